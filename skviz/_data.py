@@ -1,0 +1,144 @@
+"""Input checks and batching for inspection calls.
+
+Plain arrays, tensors and numeric DataFrames take a fast path: they are
+sliced into batches directly, with no per-sample Dataset/DataLoader collate.
+Everything else (dicts, Datasets, lists, sparse matrices) goes through the
+net's own skorch dataset and ``iterator_valid`` so it behaves as ``predict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch.dataset import unpack_data
+from torch.utils.data import Subset
+
+
+def module_float_dtype(module: torch.nn.Module) -> torch.dtype:
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def _is_numeric_frame(X: Any) -> bool:
+    return isinstance(X, pd.DataFrame) and all(
+        pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
+        for dt in X.dtypes
+    )
+
+
+def frame_to_array(X: pd.DataFrame) -> np.ndarray:
+    # float32 directly: the dtype every float module takes, and half the copy.
+    return X.to_numpy(dtype=np.float32)
+
+
+def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -> None:
+    """Validate an ndarray or tensor before any forward pass runs."""
+    if X.ndim == 0:
+        raise ValueError(
+            f"{what}: expected an array with one row per sample, got a scalar."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"{what}: X is empty (0 samples, shape {tuple(X.shape)}); "
+            "pass at least one sample."
+        )
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{what}: X must be numeric, got an array of dtype {X.dtype}."
+            )
+        finite = X.dtype.kind != "f" or bool(np.isfinite(X).all())
+    else:
+        finite = not X.is_floating_point() or bool(torch.isfinite(X).all())
+    if not finite:
+        raise ValueError(
+            f"{what}: X contains NaN or infinity; the net cannot give meaningful "
+            "activations for them. Impute or drop those samples first."
+        )
+    if fitted_shape is not None and tuple(X.shape[1:]) != tuple(fitted_shape):
+        if len(fitted_shape) == 1 and X.ndim == 2:
+            raise ValueError(
+                f"{what}: X has {X.shape[1]} features, but the net was fitted with "
+                f"{fitted_shape[0]} features."
+            )
+        raise ValueError(
+            f"{what}: each sample of X has shape {tuple(X.shape[1:])}, but the net "
+            f"was fitted on samples of shape {tuple(fitted_shape)}."
+        )
+
+
+class ArrayBatches:
+    """Slices of an ndarray or tensor, moved to the device batch by batch."""
+
+    def __init__(self, X, batch_size: int, device, dtype: torch.dtype):
+        self.X = X
+        self.n = int(X.shape[0])
+        self.batch_size = batch_size
+        self.device = device
+        # Integer inputs (token ids for an embedding) keep their dtype.
+        is_float = (
+            X.dtype.kind == "f" if isinstance(X, np.ndarray) else X.is_floating_point()
+        )
+        self.dtype = dtype if is_float else None
+
+    def _to_tensor(self, part) -> torch.Tensor:
+        if isinstance(part, np.ndarray):
+            part = torch.from_numpy(np.ascontiguousarray(part))
+        return part.to(device=self.device, dtype=self.dtype)
+
+    def probe_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        one = self._to_tensor(self.X[:1])
+        return one, torch.cat([one, one])
+
+    def __iter__(self) -> Iterator[tuple[int, int, torch.Tensor]]:
+        for start in range(0, self.n, self.batch_size):
+            stop = min(start + self.batch_size, self.n)
+            yield start, stop, self._to_tensor(self.X[start:stop])
+
+
+class DatasetBatches:
+    """Batches from the net's skorch dataset and validation iterator."""
+
+    def __init__(self, net, X, batch_size: int):
+        self.net = net
+        self.dataset = net.get_dataset(X)
+        self.n = len(self.dataset)
+        self.batch_size = batch_size
+        if self.n == 0:
+            raise ValueError(
+                "Inspection: X is empty (0 samples); pass at least one sample."
+            )
+
+    def _loader(self, dataset):
+        kwargs = self.net.get_params_for("iterator_valid")
+        kwargs["batch_size"] = self.batch_size
+        kwargs["shuffle"] = False
+        return self.net.iterator_valid(dataset, **kwargs)
+
+    def probe_inputs(self):
+        one = Subset(self.dataset, [0])
+        two = Subset(self.dataset, [0, 0])
+        first = lambda ds: unpack_data(next(iter(self._loader(ds))))[0]  # noqa: E731
+        return first(one), first(two)
+
+    def __iter__(self):
+        start = 0
+        for batch in self._loader(self.dataset):
+            Xi = unpack_data(batch)[0]
+            stop = start + _batch_len(Xi)
+            yield start, stop, Xi
+            start = stop
+
+
+def _batch_len(Xi) -> int:
+    if isinstance(Xi, dict):
+        Xi = next(iter(Xi.values()))
+    if isinstance(Xi, list | tuple):
+        Xi = Xi[0]
+    return len(Xi)

@@ -1,0 +1,471 @@
+"""``InspectableMixin``: layer activations of a fitted skorch net.
+
+The mixin turns any skorch net into an sklearn transformer whose output is
+the activations of one layer (``layer``), and adds ``transform_layer(s)``,
+``layer_names`` and ``layer_summary`` for interactive use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.utils import to_tensor
+
+from . import _data
+from .capture import (
+    ACTIVATIONS,
+    LayerCapture,
+    LayerRef,
+    StopForward,
+    check_module_names,
+    describe_structure,
+    inspection_session,
+    numpy_dtype,
+    probe_outputs,
+    resolve_targets,
+)
+
+ActivationArg = str | Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def _resolve_activation(activation: ActivationArg):
+    if activation is None or callable(activation):
+        return activation
+    try:
+        return ACTIVATIONS[activation]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown activation {activation!r}; use one of "
+            f"{sorted(ACTIVATIONS)} or a callable taking and returning a tensor."
+        ) from None
+
+
+class InspectableMixin(TransformerMixin):
+    """Read the activations of any layer of a fitted skorch net.
+
+    Put this mixin to the left of a skorch net class. It adds one
+    constructor parameter, ``layer``: the layer whose activations
+    :meth:`transform` returns, so that the net can be a step of a
+    :class:`~sklearn.pipeline.Pipeline` and ``layer`` a searchable
+    hyper-parameter.
+
+    Layers are addressed by their dotted names in ``module_.named_modules()``
+    (see :meth:`layer_names`). A module that runs several times per forward
+    pass is addressed per run as ``"name@k"`` (k from 0); one tensor of a
+    tuple, list or dict output as ``"name[i]"`` or ``"name['key']"``, nested
+    as needed (LSTM: ``"lstm[0]"`` is the output sequence, ``"lstm[1][0]"``
+    is ``h_n``). Ambiguous names raise a ``ValueError`` that lists the
+    choices.
+
+    All inspection runs in eval mode under ``torch.no_grad()`` on
+    ``net.device``; the train/eval mode of every submodule is restored
+    afterwards and no hook outlives a call. Calls on one net are serialised.
+    """
+
+    _inspect_array_types = (np.ndarray, torch.Tensor)
+
+    def __init__(self, module, *args, layer: str | None = None, **kwargs):
+        self.layer = layer
+        super().__init__(module, *args, **kwargs)
+
+    # ------------------------------------------------------------------
+    # skorch plumbing
+    # ------------------------------------------------------------------
+
+    def _get_param_names(self):
+        # sklearn's set_output stores its config as an attribute that does
+        # not end in "_"; skorch would take it for a constructor parameter.
+        # clone() copies it separately.
+        return [k for k in super()._get_param_names() if k != "_sklearn_output_config"]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # The samples of the latest inspection are a convenience for
+        # interactive plotting; they never travel with a pickled net.
+        state.pop("inspection_X_", None)
+        state.pop("inspection_y_", None)
+        return state
+
+    def _module_for_inspection(self) -> torch.nn.Module:
+        """The user's module, unwrapped from ``torch.compile``.
+
+        Inspection runs eagerly: names are the user's (no ``_orig_mod.``)
+        and hooks fire without graph breaks or recompilation.
+        """
+        module = self.module_
+        return getattr(module, "_orig_mod", module)
+
+    def _forward_batch(self, module: torch.nn.Module, Xi: Any) -> Any:
+        if type(self).infer is not NeuralNet.infer:
+            return self.infer(Xi)
+        x = to_tensor(Xi, device=self.device)
+        if isinstance(x, Mapping):
+            return module(**x)
+        return module(x)
+
+    def _prepare_X(self, X):
+        """Numeric DataFrames become arrays; float arrays take the module dtype.
+
+        skorch would hand a DataFrame to ``forward`` as keyword arguments and
+        float64 arrays (what StandardScaler emits) as double tensors; both
+        break a plain float32 module inside a Pipeline.
+        """
+        if _data._is_numeric_frame(X) and not self._forward_takes_columns(X):
+            X = _data.frame_to_array(X)
+        if (
+            isinstance(X, np.ndarray)
+            and X.dtype.kind == "f"
+            and hasattr(self, "module_")
+        ):
+            dtype = _data.module_float_dtype(self.module_)
+            target = torch.empty((), dtype=dtype).numpy().dtype
+            if X.dtype != target:
+                X = X.astype(target)
+        return X
+
+    def _forward_takes_columns(self, X: pd.DataFrame) -> bool:
+        import inspect
+
+        module = getattr(self, "module_", None)
+        if module is None:
+            return False
+        try:
+            params = inspect.signature(module.forward).parameters
+        except (TypeError, ValueError):
+            return False
+        return all(str(c) in params for c in X.columns)
+
+    def get_dataset(self, X, y=None):
+        X = self._prepare_X(X)
+        if (
+            y is not None
+            and isinstance(y, np.ndarray)
+            and y.dtype == np.float64
+            and not getattr(self, "_estimator_type", None) == "classifier"
+        ):
+            y = y.astype(np.float32)
+        return super().get_dataset(X, y)
+
+    def initialize(self):
+        # Output shapes belong to the module being (re)built.
+        self.layer_shapes_ = {}
+        return super().initialize()
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self._record_input(X)
+        return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def _record_input(self, X) -> None:
+        if isinstance(X, pd.DataFrame):
+            columns = np.asarray(X.columns, dtype=object)
+            if all(isinstance(c, str) for c in columns):
+                self.feature_names_in_ = columns
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif hasattr(self, "feature_names_in_") and not getattr(
+            self, "warm_start", False
+        ):
+            del self.feature_names_in_
+        shape = getattr(X, "shape", None)
+        if shape is not None and isinstance(
+            X, np.ndarray | torch.Tensor | pd.DataFrame
+        ):
+            if isinstance(X, np.ndarray | torch.Tensor):
+                _data.check_array_input(X, None, f"{type(self).__name__}.fit")
+            self.input_shape_ = tuple(int(s) for s in shape[1:])
+            if len(shape) == 2:
+                self.n_features_in_ = int(shape[1])
+
+    # ------------------------------------------------------------------
+    # Layer discovery
+    # ------------------------------------------------------------------
+
+    def layer_names(self) -> list[str]:
+        """Dotted names of all submodules, as in ``module_.named_modules()``.
+
+        The root module is excluded. Requires a fitted (initialized) net.
+        """
+        check_is_fitted(self)
+        return [
+            name for name, _ in self._module_for_inspection().named_modules() if name
+        ]
+
+    def layer_summary(self, X_sample) -> pd.DataFrame:
+        """Keras-style summary of every layer, from one tiny forward pass.
+
+        Parameters
+        ----------
+        X_sample : array-like
+            At least one sample, in any form ``predict`` accepts. Only the
+            first sample is used.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per submodule in definition order, with columns
+            ``name``, ``type``, ``output_shape`` (``None`` marks the batch
+            dimension; ``-`` for modules that did not run), ``n_params``
+            (parameters of the module and its children) and ``calls``
+            (how many times it ran per forward pass).
+        """
+        check_is_fitted(self)
+        module = self._module_for_inspection()
+        modules = {name: m for name, m in module.named_modules() if name}
+        with inspection_session(module):
+            source = self._batches(X_sample, batch_size=1)
+            probe = self._probe(module, modules, source)
+        rows = []
+        for name, m in modules.items():
+            calls = probe.calls(name)
+            if calls == 0:
+                shape = "-"
+            else:
+                shapes = {
+                    describe_structure(s, d)
+                    for s, d in zip(
+                        probe.outputs[name], probe.batch_dims[name], strict=True
+                    )
+                }
+                shape = " | ".join(sorted(shapes))
+            rows.append(
+                {
+                    "name": name,
+                    "type": type(m).__name__,
+                    "output_shape": shape,
+                    "n_params": sum(p.numel() for p in m.parameters()),
+                    "calls": calls,
+                }
+            )
+        return pd.DataFrame(
+            rows, columns=["name", "type", "output_shape", "n_params", "calls"]
+        )
+
+    # ------------------------------------------------------------------
+    # Activations
+    # ------------------------------------------------------------------
+
+    def transform_layer(
+        self,
+        X,
+        name: str,
+        *,
+        activation: ActivationArg = None,
+        flatten: bool = False,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Activations of one layer for every sample of ``X``.
+
+        Parameters
+        ----------
+        X : array-like, tensor, DataFrame, dict or Dataset
+            Anything ``predict`` accepts. Arrays, tensors and numeric
+            DataFrames are batched directly (no per-sample collate).
+        name : str
+            Layer reference, see the class docstring (``"dense0"``,
+            ``"block@1"``, ``"lstm[0]"``).
+        activation : {"relu", "tanh", "sigmoid", "gelu", "leaky_relu"} or callable, optional
+            Applied to the captured output, for nets that apply their
+            activation functionally (``F.relu(self.dense0(x))``).
+        flatten : bool, default=False
+            Return ``(n_samples, n_features)`` instead of
+            ``(n_samples, *layer_shape)``.
+        batch_size : int, optional
+            Rows per forward pass; defaults to ``iterator_valid__batch_size``
+            or ``batch_size`` of the net.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, *layer_shape)
+            On CPU; float32 (float64 for double-precision layers). The
+            forward pass stops as soon as the layer has run.
+        """
+        if not isinstance(name, str):
+            raise TypeError(
+                f"name must be a str, got {type(name).__name__}; "
+                "use transform_layers for several layers."
+            )
+        return self.transform_layers(
+            X, [name], activation=activation, flatten=flatten, batch_size=batch_size
+        )[name]
+
+    def transform_layers(
+        self,
+        X,
+        names: Sequence[str],
+        *,
+        activation: ActivationArg = None,
+        flatten: bool = False,
+        batch_size: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Activations of several layers from one forward pass per batch.
+
+        Parameters are as in :meth:`transform_layer`; ``names`` is a list of
+        layer references.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed by the names as given, in the given order.
+        """
+        if isinstance(names, str):
+            raise TypeError(
+                "names must be a list of layer names; for one layer use transform_layer."
+            )
+        names = list(names)
+        if not names:
+            raise ValueError("names is empty; pass at least one layer name.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"names contains duplicates: {names}.")
+        act = _resolve_activation(activation)
+        check_is_fitted(self)
+        refs = [LayerRef.parse(n) for n in names]
+        module = self._module_for_inspection()
+        all_modules = dict(module.named_modules())
+        check_module_names([r.module for r in refs], [n for n in all_modules if n])
+        hooked = {r.module: all_modules[r.module] for r in refs}
+        source = self._batches(X, batch_size=batch_size)
+
+        with inspection_session(module):
+            targets = resolve_targets(refs, self._probe(module, hooked, source))
+            buffers = [
+                np.empty((source.n, *t.sample_shape), dtype=numpy_dtype(t.dtype))
+                for t in targets
+            ]
+            with LayerCapture(hooked, targets, buffers, activation=act) as capture:
+                for start, stop, Xi in source:
+                    capture.begin_batch(start, stop)
+                    try:
+                        self._forward_batch(module, Xi)
+                    except StopForward:
+                        pass
+                    capture.end_batch()
+
+        self.layer_shapes_ = {
+            **getattr(self, "layer_shapes_", {}),
+            **{t.name: t.sample_shape for t in targets},
+        }
+        self.inspection_X_ = X
+        self.inspection_y_ = None
+        if flatten:
+            buffers = [b.reshape(len(b), -1) for b in buffers]
+        return dict(zip(names, buffers, strict=True))
+
+    def _batches(self, X, batch_size: int | None):
+        if batch_size is None:
+            batch_size = self.get_params_for("iterator_valid").get(
+                "batch_size", self.batch_size
+            )
+        if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+            raise ValueError(
+                f"batch_size must be a positive integer, got {batch_size!r}."
+            )
+        X = self._prepare_X(X)
+        what = type(self).__name__
+        if isinstance(X, self._inspect_array_types):
+            _data.check_array_input(X, getattr(self, "input_shape_", None), what)
+            dtype = _data.module_float_dtype(self._module_for_inspection())
+            return _data.ArrayBatches(X, int(batch_size), self.device, dtype)
+        return _data.DatasetBatches(self, X, int(batch_size))
+
+    def _probe(self, module, modules, source):
+        one, two = source.probe_inputs()
+        return probe_outputs(
+            modules,
+            lambda: self._forward_batch(module, one),
+            lambda: self._forward_batch(module, two),
+        )
+
+    # ------------------------------------------------------------------
+    # sklearn transformer API
+    # ------------------------------------------------------------------
+
+    def _check_layer_param(self) -> str:
+        if self.layer is None:
+            raise ValueError(
+                f"{type(self).__name__}.layer is None, so transform() does not know "
+                "which layer to return. Set it, e.g. net.set_params(layer='dense0'), "
+                "or call transform_layer(X, name). Layers: net.layer_names()."
+            )
+        return self.layer
+
+    def transform(self, X) -> np.ndarray:
+        """Activations of ``self.layer``, flattened to ``(n_samples, n_features)``."""
+        return self.transform_layer(X, self._check_layer_param(), flatten=True)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """One name per column of :meth:`transform`: ``"<layer>_<index>"``.
+
+        Multi-dimensional layers get one index per dimension, e.g.
+        ``"cnn1_2_0_5"`` for channel 2, row 0, column 5.
+        """
+        check_is_fitted(self)
+        layer = self._check_layer_param()
+        shape = self._layer_shape(layer)
+        if not shape:
+            return np.asarray([layer], dtype=object)
+        index = np.indices(shape).reshape(len(shape), -1).T
+        return np.asarray(
+            [layer + "_" + "_".join(map(str, idx)) for idx in index], dtype=object
+        )
+
+    def _layer_shape(self, layer: str) -> tuple[int, ...]:
+        shapes = getattr(self, "layer_shapes_", {})
+        if layer in shapes:
+            return shapes[layer]
+        input_shape = getattr(self, "input_shape_", None)
+        if input_shape is None:
+            raise ValueError(
+                "Cannot tell the output shape of the layer: the net was not fitted on "
+                "an array. Call transform() once first."
+            )
+        # Zeros of the fitted sample shape are a valid input for the probe of
+        # shapes; the values do not matter.
+        dtype = _data.module_float_dtype(self._module_for_inspection())
+        dummy = torch.zeros((1, *input_shape), dtype=dtype)
+        module = self._module_for_inspection()
+        refs = [LayerRef.parse(layer)]
+        check_module_names([refs[0].module], self.layer_names())
+        hooked = {refs[0].module: dict(module.named_modules())[refs[0].module]}
+        with inspection_session(module):
+            probe = probe_outputs(
+                hooked,
+                lambda: self._forward_batch(module, dummy),
+                lambda: self._forward_batch(module, torch.cat([dummy, dummy])),
+            )
+        shape = resolve_targets(refs, probe)[0].sample_shape
+        self.layer_shapes_ = {**shapes, layer: shape}
+        return shape
+
+    # ------------------------------------------------------------------
+    # Plotting
+    # ------------------------------------------------------------------
+
+    def plot_activation(self, name: str, X=None, y=None, *, ax=None, **kwargs):
+        """Heatmap of a layer's activations; see :class:`skviz.plot.ActivationDisplay`.
+
+        With ``X=None`` the samples of the latest inspection call on this net
+        are reused (``transform_layer``, ``transform`` or ``plot_activation``).
+        """
+        from .plot import ActivationDisplay
+
+        if X is None:
+            if getattr(self, "inspection_X_", None) is None:
+                raise ValueError(
+                    "plot_activation needs samples: pass X (and y), or call "
+                    "transform_layer(X, ...) first so that its samples are reused."
+                )
+            X = self.inspection_X_
+            if y is None:
+                y = getattr(self, "inspection_y_", None)
+        display = ActivationDisplay.from_estimator(
+            self, X, y, layer=name, ax=ax, **kwargs
+        )
+        self.inspection_X_, self.inspection_y_ = X, y
+        return display
