@@ -34,7 +34,8 @@ def _is_numeric_frame(X: Any) -> bool:
 
 def frame_to_array(X: pd.DataFrame) -> np.ndarray:
     # float32 directly: the dtype every float module takes, and half the copy.
-    return X.to_numpy(dtype=np.float32)
+    # copy=True: pandas 3 hands out read-only views, on which torch warns.
+    return X.to_numpy(dtype=np.float32, copy=True)
 
 
 def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -> None:
@@ -48,7 +49,15 @@ def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -
             f"{what}: X is empty (0 samples, shape {tuple(X.shape)}); "
             "pass at least one sample."
         )
+    if X.ndim > 1 and 0 in X.shape[1:]:
+        # Wording as sklearn's check_array, which estimator checks match.
+        raise ValueError(
+            f"{what}: X has 0 feature(s) (shape={tuple(X.shape)}) while a minimum "
+            "of 1 is required."
+        )
     if isinstance(X, np.ndarray):
+        if X.dtype.kind == "c":
+            raise ValueError(f"{what}: Complex data not supported (X is {X.dtype}).")
         if X.dtype.kind not in "biuf":
             raise ValueError(
                 f"{what}: X must be numeric, got an array of dtype {X.dtype}."
@@ -88,9 +97,14 @@ class ArrayBatches:
         self.dtype = dtype if is_float else None
 
     def _to_tensor(self, part) -> torch.Tensor:
+        # Each batch is a private copy: a module may change its input in
+        # place (``x /= 255``, an inplace activation on x), which must neither
+        # reach the caller's X nor hit the probe's sample twice. The copy is
+        # also writable, which torch wants (pandas 3 frames are read-only).
         if isinstance(part, np.ndarray):
-            part = torch.from_numpy(np.ascontiguousarray(part))
-        return part.to(device=self.device, dtype=self.dtype)
+            part = torch.from_numpy(np.array(part, order="C"))
+            return part.to(device=self.device, dtype=self.dtype)
+        return part.to(device=self.device, dtype=self.dtype, copy=True)
 
     def probe_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
         one = self._to_tensor(self.X[:1])

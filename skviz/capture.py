@@ -247,11 +247,15 @@ def _record_structures(
 ) -> dict[str, list[Any]]:
     seen: dict[str, list[Any]] = {name: [] for name in modules}
     handles = []
+    # A predict running on the same module in another thread must not be
+    # counted as extra calls of the probe forward.
+    owner = threading.get_ident()
     try:
         for name, module in modules.items():
 
             def hook(_mod, _inp, out, _name=name):
-                seen[_name].append(_structure(out))
+                if threading.get_ident() == owner:
+                    seen[_name].append(_structure(out))
 
             handles.append(module.register_forward_hook(hook))
         forward()

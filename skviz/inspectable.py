@@ -31,6 +31,7 @@ from .capture import (
     probe_outputs,
     resolve_targets,
 )
+from .plot._net_methods import PlotMethodsMixin
 
 ActivationArg = str | Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -47,7 +48,7 @@ def _resolve_activation(activation: ActivationArg):
         ) from None
 
 
-class InspectableMixin(TransformerMixin):
+class InspectableMixin(PlotMethodsMixin, TransformerMixin):
     """Read the activations of any layer of a fitted skorch net.
 
     Put this mixin to the left of a skorch net class. It adds one
@@ -85,6 +86,17 @@ class InspectableMixin(TransformerMixin):
         # clone() copies it separately.
         return [k for k in super()._get_param_names() if k != "_sklearn_output_config"]
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform() returns the layer's dtype, not X's: float32 unless the
+        # module is double. sklearn's default tag claims float64 is kept.
+        module = getattr(self, "module_", None)
+        dtype = torch.float32
+        if isinstance(module, torch.nn.Module):
+            dtype = _data.module_float_dtype(module)
+        tags.transformer_tags.preserves_dtype = [str(numpy_dtype(dtype))]
+        return tags
+
     def __getstate__(self):
         state = super().__getstate__()
         # The samples of the latest inspection are a convenience for
@@ -119,6 +131,12 @@ class InspectableMixin(TransformerMixin):
         """
         if _data._is_numeric_frame(X) and not self._forward_takes_columns(X):
             X = _data.frame_to_array(X)
+        if isinstance(X, Mapping):
+            # One array per forward() argument: each gets the same cast.
+            return {key: self._cast_float_array(value) for key, value in X.items()}
+        return self._cast_float_array(X)
+
+    def _cast_float_array(self, X):
         if (
             isinstance(X, np.ndarray)
             and X.dtype.kind == "f"
@@ -144,19 +162,17 @@ class InspectableMixin(TransformerMixin):
 
     def get_dataset(self, X, y=None):
         X = self._prepare_X(X)
-        if (
-            y is not None
-            and isinstance(y, np.ndarray)
-            and y.dtype == np.float64
-            and not getattr(self, "_estimator_type", None) == "classifier"
-        ):
-            y = y.astype(np.float32)
+        if isinstance(y, np.ndarray) and y.dtype.kind == "f":
+            # Float targets (regression, soft labels) meet the module's float
+            # output in the criterion; integer class labels stay as they are.
+            y = self._cast_float_array(y)
         return super().get_dataset(X, y)
 
-    def initialize(self):
-        # Output shapes belong to the module being (re)built.
+    def _initialize_module(self, *args, **kwargs):
+        # Output shapes belong to the module being (re)built; set_params
+        # (module__num_units=...) rebuilds the module without initialize().
         self.layer_shapes_ = {}
-        return super().initialize()
+        return super()._initialize_module(*args, **kwargs)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         self._record_input(X)
@@ -179,7 +195,19 @@ class InspectableMixin(TransformerMixin):
         ):
             if isinstance(X, np.ndarray | torch.Tensor):
                 _data.check_array_input(X, None, f"{type(self).__name__}.fit")
+            elif _data._is_numeric_frame(X):
+                _data.check_array_input(
+                    X.to_numpy(), None, f"{type(self).__name__}.fit"
+                )
             self.input_shape_ = tuple(int(s) for s in shape[1:])
+            # Integer inputs (token ids) must stay integers when
+            # get_feature_names_out probes the module with zeros.
+            if isinstance(X, torch.Tensor):
+                self.input_dtype_ = X.dtype
+            elif isinstance(X, np.ndarray):
+                self.input_dtype_ = torch.from_numpy(np.zeros(0, X.dtype)).dtype
+            else:
+                self.input_dtype_ = torch.float32
             if len(shape) == 2:
                 self.n_features_in_ = int(shape[1])
 
@@ -314,6 +342,21 @@ class InspectableMixin(TransformerMixin):
         dict of str to ndarray
             Keyed by the names as given, in the given order.
         """
+        result = self._capture_layers(
+            X, names, activation=activation, flatten=flatten, batch_size=batch_size
+        )
+        self.inspection_X_ = X
+        self.inspection_y_ = None
+        return result
+
+    def _capture_layers(
+        self, X, names, *, activation, flatten, batch_size
+    ) -> dict[str, np.ndarray]:
+        """``transform_layers`` without remembering X for ``plot_activation``.
+
+        Leaves the estimator's state as it was (sklearn requires this of
+        ``transform``), apart from the layer-shape memo.
+        """
         if isinstance(names, str):
             raise TypeError(
                 "names must be a list of layer names; for one layer use transform_layer."
@@ -347,12 +390,7 @@ class InspectableMixin(TransformerMixin):
                         pass
                     capture.end_batch()
 
-        self.layer_shapes_ = {
-            **getattr(self, "layer_shapes_", {}),
-            **{t.name: t.sample_shape for t in targets},
-        }
-        self.inspection_X_ = X
-        self.inspection_y_ = None
+        self._remember_shapes({t.name: t.sample_shape for t in targets})
         if flatten:
             buffers = [b.reshape(len(b), -1) for b in buffers]
         return dict(zip(names, buffers, strict=True))
@@ -372,6 +410,12 @@ class InspectableMixin(TransformerMixin):
             _data.check_array_input(X, getattr(self, "input_shape_", None), what)
             dtype = _data.module_float_dtype(self._module_for_inspection())
             return _data.ArrayBatches(X, int(batch_size), self.device, dtype)
+        if isinstance(X, Mapping):
+            # Shapes per key are not recorded at fit time; emptiness and
+            # NaN/inf still fail here rather than deep inside forward().
+            for key, value in X.items():
+                if isinstance(value, self._inspect_array_types):
+                    _data.check_array_input(value, None, f"{what}: X[{key!r}]")
         return _data.DatasetBatches(self, X, int(batch_size))
 
     def _probe(self, module, modules, source):
@@ -396,8 +440,16 @@ class InspectableMixin(TransformerMixin):
         return self.layer
 
     def transform(self, X) -> np.ndarray:
-        """Activations of ``self.layer``, flattened to ``(n_samples, n_features)``."""
-        return self.transform_layer(X, self._check_layer_param(), flatten=True)
+        """Activations of ``self.layer``, flattened to ``(n_samples, n_features)``.
+
+        Unlike :meth:`transform_layer`, the samples are not remembered for
+        ``plot_activation(X=None)``: a transformer's ``transform`` leaves the
+        estimator unchanged.
+        """
+        layer = self._check_layer_param()
+        return self._capture_layers(
+            X, [layer], activation=None, flatten=True, batch_size=None
+        )[layer]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """One name per column of :meth:`transform`: ``"<layer>_<index>"``.
@@ -427,7 +479,9 @@ class InspectableMixin(TransformerMixin):
             )
         # Zeros of the fitted sample shape are a valid input for the probe of
         # shapes; the values do not matter.
-        dtype = _data.module_float_dtype(self._module_for_inspection())
+        dtype = getattr(self, "input_dtype_", None)
+        if dtype is None or dtype.is_floating_point:
+            dtype = _data.module_float_dtype(self._module_for_inspection())
         dummy = torch.zeros((1, *input_shape), dtype=dtype)
         module = self._module_for_inspection()
         refs = [LayerRef.parse(layer)]
@@ -440,8 +494,17 @@ class InspectableMixin(TransformerMixin):
                 lambda: self._forward_batch(module, torch.cat([dummy, dummy])),
             )
         shape = resolve_targets(refs, probe)[0].sample_shape
-        self.layer_shapes_ = {**shapes, layer: shape}
+        self._remember_shapes({layer: shape})
         return shape
+
+    def _remember_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        # A memo of facts derived from module_, not fitted state: updated in
+        # place so that transform() and get_feature_names_out() leave the
+        # estimator's attributes as they were.
+        memo = self.__dict__.get("layer_shapes_")
+        if memo is None:
+            memo = self.layer_shapes_ = {}
+        memo.update(shapes)
 
     # ------------------------------------------------------------------
     # Plotting
@@ -451,7 +514,8 @@ class InspectableMixin(TransformerMixin):
         """Heatmap of a layer's activations; see :class:`skviz.plot.ActivationDisplay`.
 
         With ``X=None`` the samples of the latest inspection call on this net
-        are reused (``transform_layer``, ``transform`` or ``plot_activation``).
+        are reused (``transform_layer(s)`` or ``plot_activation``; not
+        ``transform``, which leaves the estimator unchanged).
         """
         from .plot import ActivationDisplay
 

@@ -1,0 +1,271 @@
+"""Conv2d kernels as small images, one per (output channel, input channel)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from .. import analysis
+from ._base import contrast_color, get_figure_ax, layer_module, tick_step
+
+__all__ = ["KernelGridDisplay"]
+
+_GAP = 1  # blank pixels between neighbouring kernels in the mosaic
+
+
+def _fmt(value: float) -> str:
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def _channels(selection, total: int, limit: int, what: str):
+    """Indices to show and a note for the title when not all are shown."""
+    if selection is None:
+        if total <= limit:
+            return np.arange(total), None
+        return np.arange(limit), f"first {limit} of {total} {what} channels"
+    idx = np.asarray(selection)
+    if idx.ndim == 0:
+        idx = idx.reshape(1)
+    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+        raise ValueError(
+            f"{what}_channels must be a non-empty sequence of ints, got {selection!r}."
+        )
+    if idx.min() < 0 or idx.max() >= total:
+        raise ValueError(
+            f"{what}_channels must lie in [0, {total - 1}], got {idx.tolist()}."
+        )
+    note = None if len(idx) == total else f"{len(idx)} of {total} {what} channels"
+    return idx, note
+
+
+class KernelGridDisplay:
+    """Grid of the kernels of a ``Conv2d`` layer: rows output, columns input channels.
+
+    All kernels are drawn as one mosaic image (white gaps between kernels)
+    with a diverging colour map centred at 0; the colour scale is shared by
+    all kernels or per kernel (``scale``), as the title states.
+
+    For a grouped convolution (``groups > 1``) the columns are the input
+    channels within each output channel's group, as in ``conv.weight``.
+
+    Parameters
+    ----------
+    weight : ndarray of shape (n_out, n_in, kh, kw)
+        The layer's full weight (``conv.weight``).
+    bias : ndarray of shape (n_out,), optional
+        Kept for reference (``bias_``); not drawn.
+    layer : str, optional
+        Name for the title.
+
+    Attributes
+    ----------
+    weight_ : ndarray of shape (n_out, n_in, kh, kw)
+    bias_ : ndarray or None
+    out_channels_, in_channels_ : ndarray of int
+        The channels drawn, in drawing order.
+    kernels_ : ndarray of shape (n_shown_out, n_shown_in, kh, kw)
+        The drawn kernels, in weight units.
+    scales_ : ndarray of shape (n_shown_out, n_shown_in)
+        The value mapped to the end of the colour scale for each kernel:
+        one value everywhere for ``scale="shared"``, ``max |w|`` of each
+        kernel for ``scale="kernel"``.
+    image_ : ndarray
+        The mosaic as drawn (``kernels_ / scales_`` for ``scale="kernel"``),
+        NaN in the gaps.
+    vmin_, vmax_ : float
+        Colour limits of the image (``-1, 1`` for ``scale="kernel"``).
+    figure_, ax_ : matplotlib Figure and Axes
+    """
+
+    def __init__(self, weight, bias=None, *, layer: str | None = None):
+        W = np.asarray(weight)
+        if W.ndim != 4 or 0 in W.shape:
+            raise ValueError(
+                "weight must be a non-empty 4-D array (out_channels, in_channels, "
+                f"kh, kw), got shape {W.shape}."
+            )
+        self.weight_ = analysis.mask_nonfinite(
+            W, f"kernels of {layer or 'the layer'!r}"
+        )
+        self.bias_ = None if bias is None else np.asarray(bias).copy()
+        self.layer = layer
+
+    @classmethod
+    def from_estimator(cls, net, layer: str, *, ax=None, **plot_kwargs):
+        """Read the kernels of ``nn.Conv2d`` layer ``layer`` and plot them.
+
+        ``plot_kwargs`` go to :meth:`plot` (``out_channels``, ``in_channels``,
+        ``scale``, ...).
+        """
+        from torch import nn
+
+        module = layer_module(net, layer, nn.Conv2d, "nn.Conv2d", "KernelGridDisplay")
+        W = module.weight.detach().cpu().numpy()
+        b = None if module.bias is None else module.bias.detach().cpu().numpy()
+        return cls(W, b, layer=layer).plot(ax=ax, **plot_kwargs)
+
+    @classmethod
+    def from_weights(cls, weight, bias=None, *, layer=None, ax=None, **plot_kwargs):
+        """Plot kernels given as an array of shape ``(n_out, n_in, kh, kw)``."""
+        return cls(weight, bias, layer=layer).plot(ax=ax, **plot_kwargs)
+
+    def plot(
+        self,
+        ax=None,
+        *,
+        out_channels: Sequence[int] | None = None,
+        in_channels: Sequence[int] | None = None,
+        scale: Literal["shared", "kernel"] = "shared",
+        max_out: int = 32,
+        max_in: int = 16,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+    ) -> KernelGridDisplay:
+        """Draw the mosaic.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        out_channels, in_channels : sequence of int, optional
+            Which kernels to draw; by default all, or the first ``max_out``
+            / ``max_in`` when there are more (stated in the title).
+        scale : {"shared", "kernel"}, default="shared"
+            ``"shared"``: one colour scale ``[-m, m]`` for all drawn kernels,
+            ``m`` the largest absolute weight among them, so kernels compare.
+            ``"kernel"``: each kernel divided by its own largest absolute
+            weight, so the pattern of weak kernels shows too.
+        max_out, max_in : int
+            Defaults for how many channels to draw.
+        annotate : bool, optional
+            Write each weight in its pixel; default when at most 300 pixels.
+        cmap : str, default="RdBu_r"
+            A diverging colour map (white is 0).
+
+        Returns
+        -------
+        self
+        """
+        if scale not in ("shared", "kernel"):
+            raise ValueError(f"scale must be 'shared' or 'kernel', got {scale!r}.")
+        n_out, n_in, kh, kw = self.weight_.shape
+        outs, out_note = _channels(out_channels, n_out, max_out, "out")
+        ins, in_note = _channels(in_channels, n_in, max_in, "in")
+        K = self.weight_[np.ix_(outs, ins)]
+        with np.errstate(invalid="ignore"):
+            absmax = np.nanmax(np.abs(K), axis=(2, 3)) if K.size else np.zeros(0)
+        absmax = np.nan_to_num(absmax)
+        if scale == "shared":
+            shared = float(absmax.max(initial=0.0)) or 1.0
+            scales = np.full(absmax.shape, shared)
+            shown, limit = K, shared
+            scale_text = f"one colour scale for all kernels, ±{shared:.3g}"
+            cbar_label = "weight"
+        else:
+            scales = np.where(absmax > 0, absmax, 1.0)
+            shown, limit = K / scales[:, :, None, None], 1.0
+            scale_text = "colour scale per kernel, ±its own max |w|"
+            cbar_label = "weight / max |weight| of its kernel"
+
+        n_o, n_i = len(outs), len(ins)
+        # With a single input channel the kernels go in one row (as in the
+        # seeds' pictures) rather than one tall column.
+        transposed = n_i == 1 and n_o > 1
+        rows, cols = (n_i, n_o) if transposed else (n_o, n_i)
+
+        def origin(a: int, b: int) -> tuple[int, int]:
+            r, c = (b, a) if transposed else (a, b)
+            return r * (kh + _GAP), c * (kw + _GAP)
+
+        image = np.full(
+            (rows * kh + (rows - 1) * _GAP, cols * kw + (cols - 1) * _GAP), np.nan
+        )
+        masked = np.zeros(image.shape, dtype=bool)
+        for a in range(n_o):
+            for b in range(n_i):
+                r, c = origin(a, b)
+                image[r : r + kh, c : c + kw] = shown[a, b]
+                masked[r : r + kh, c : c + kw] = np.isnan(shown[a, b])
+
+        name = f" of {self.layer}" if self.layer else ""
+        lines = [f"Kernels{name}: {n_out} out × {n_in} in channels, {kh}×{kw}"]
+        notes = [n for n in (out_note, in_note) if n]
+        if notes:
+            lines.append("showing " + ", ".join(notes))
+        lines.append(scale_text + ", 0 = white")
+        cell = float(np.clip(7.0 / max(rows, cols), 0.3, 0.9))
+        # Wide enough for the title, which constrained layout cannot wrap.
+        width = max(0.085 * max(len(line) for line in lines) + 1.2, 2.6 + cols * cell)
+        if cols >= rows:
+            # The image fills the width; the height follows from its aspect,
+            # so the colour bar is about as tall as the kernels.
+            height = (width - 2.2) * image.shape[0] / image.shape[1]
+        else:
+            height = rows * cell
+        height += 1.0 + 0.2 * len(lines)
+        fig, ax = get_figure_ax(ax, figsize=(width, float(np.clip(height, 2.2, 14.0))))
+        import matplotlib as mpl
+
+        im = ax.imshow(
+            np.ma.masked_invalid(image),
+            cmap=mpl.colormaps[cmap].with_extremes(bad="white"),
+            vmin=-limit,
+            vmax=limit,
+            interpolation="nearest",
+        )
+        if masked.any():
+            # Masked (non-finite) weights in grey, distinct from the white gaps.
+            ax.imshow(
+                np.ma.masked_where(~masked, np.zeros(image.shape)),
+                cmap=mpl.colors.ListedColormap(["0.55"]),
+                interpolation="nearest",
+            )
+        if annotate is None:
+            annotate = K.size <= 300
+        if annotate:
+            for a in range(n_o):
+                for b in range(n_i):
+                    r, c = origin(a, b)
+                    for (i, j), value in np.ndenumerate(K[a, b]):
+                        if np.isfinite(value):
+                            rgba = im.cmap(im.norm(shown[a, b, i, j]))
+                            ax.text(
+                                c + j,
+                                r + i,
+                                _fmt(value),
+                                ha="center",
+                                va="center",
+                                fontsize=6,
+                                color=contrast_color(rgba),
+                            )
+        row_labels = (
+            [f"in {c}" for c in ins] if transposed else [f"out {c}" for c in outs]
+        )
+        col_labels = (
+            [f"out {c}" for c in outs] if transposed else [f"in {c}" for c in ins]
+        )
+        ystep, xstep = tick_step(rows, 32), tick_step(cols, 24)
+        ax.set_yticks(
+            [r * (kh + _GAP) + (kh - 1) / 2 for r in range(0, rows, ystep)],
+            row_labels[::ystep],
+        )
+        ax.set_xticks(
+            [c * (kw + _GAP) + (kw - 1) / 2 for c in range(0, cols, xstep)],
+            col_labels[::xstep],
+            rotation=90 if cols > 6 else 0,
+        )
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        fig.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
+        ax.set_title("\n".join(lines), fontsize="medium")
+
+        self.out_channels_, self.in_channels_ = outs, ins
+        self.kernels_, self.scales_ = K, scales
+        self.image_ = image
+        self.scale_ = scale
+        self.vmin_, self.vmax_ = -limit, limit
+        self.figure_, self.ax_ = fig, ax
+        return self

@@ -1,0 +1,289 @@
+"""Activations of misclassified samples next to correct ones of the same class."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import analysis
+from ._base import class_label, contrast_color, get_figure_ax, tick_step
+
+__all__ = ["MisclassifiedDisplay"]
+
+_KINDS = ("correct", "misclassified", "difference")
+
+
+def _predictions(net, X):
+    """``(proba, y_pred, classes)`` with labels as ``net.classes_`` has them."""
+    proba = np.asarray(net.predict_proba(X))
+    if proba.ndim != 2:
+        raise ValueError(
+            f"predict_proba returned shape {proba.shape}; MisclassifiedDisplay needs "
+            "a classifier with one probability column per class."
+        )
+    try:
+        classes = np.asarray(net.classes_)
+    except AttributeError:
+        classes = None
+    if classes is None or len(classes) != proba.shape[1]:
+        # skorch's own predict() is argmax over the columns.
+        classes = np.arange(proba.shape[1])
+    return proba, classes[proba.argmax(axis=1)], classes
+
+
+class MisclassifiedDisplay:
+    """Mean activation of misclassified versus correct samples, per true class.
+
+    For every true class with at least one error, three rows: the mean
+    activation of its correctly classified samples, of its misclassified
+    samples, and their difference (misclassified minus correct). One
+    diverging colour scale centred at 0 for all rows, so differences read
+    in the same units as the means.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        From :func:`skviz.analysis.compare_misclassified`.
+    misclassified : pandas.DataFrame
+        From :func:`skviz.analysis.misclassified_samples`.
+    layer : str, optional
+    n_samples : int, optional
+        How many samples were compared (for the title and messages).
+    class_names : sequence or dict, optional
+        Text for each class label.
+    reduced : bool, default=False
+        Whether units are channel means of a conv layer (for the title).
+
+    Attributes
+    ----------
+    comparison_ : pandas.DataFrame
+    misclassified_ : pandas.DataFrame
+        Index ``sample``; columns ``true``, ``predicted``, ``confidence``,
+        ``proba_true``. Empty when every prediction is right.
+    image_ : ndarray of shape (3 * n_classes_with_errors, n_units)
+        The drawn rows; empty when there is no error.
+    row_labels_ : list of str
+    vmin_, vmax_ : float
+    figure_, ax_ : matplotlib Figure and Axes
+    """
+
+    def __init__(
+        self,
+        comparison: pd.DataFrame,
+        misclassified: pd.DataFrame,
+        *,
+        layer: str | None = None,
+        n_samples: int | None = None,
+        class_names=None,
+        reduced: bool = False,
+    ):
+        self.comparison_ = comparison
+        self.misclassified_ = misclassified
+        self.layer = layer
+        self.n_samples = n_samples
+        self.class_names = class_names
+        self.reduced = reduced
+
+    @classmethod
+    def from_estimator(
+        cls,
+        net,
+        X,
+        y,
+        layer: str,
+        *,
+        activation=None,
+        reduce: analysis.Reduce = "mean",
+        class_names=None,
+        batch_size: int | None = None,
+        ax=None,
+        **plot_kwargs,
+    ) -> MisclassifiedDisplay:
+        """Predict X, capture ``layer`` and compare errors with correct samples.
+
+        Parameters
+        ----------
+        net : fitted Inspectable skorch classifier
+        X : array-like
+        y : array-like of shape (n_samples,)
+            True classes, labelled like ``net.classes_``.
+        layer : str
+        activation : str or callable, optional
+            As in ``transform_layer`` (e.g. ``"relu"`` for ``F.relu``).
+        reduce : {"mean", "flatten"}, default="mean"
+            Conv outputs: one value per channel (spatial mean) or per element.
+        class_names : sequence or dict, optional
+        batch_size : int, optional
+        ax : matplotlib Axes, optional
+        """
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(
+                f"y must hold one label per sample of X ({len(X)}), got shape {y.shape}."
+            )
+        A = net.transform_layer(X, layer, activation=activation, batch_size=batch_size)
+        proba, y_pred, classes = _predictions(net, X)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return cls.from_predictions(
+            A,
+            y,
+            y_pred,
+            proba,
+            classes=classes,
+            index=index,
+            layer=layer,
+            reduce=reduce,
+            class_names=class_names,
+            ax=ax,
+            **plot_kwargs,
+        )
+
+    @classmethod
+    def from_predictions(
+        cls,
+        activations,
+        y_true,
+        y_pred,
+        proba=None,
+        *,
+        classes: Sequence | None = None,
+        index: Sequence | None = None,
+        layer: str | None = None,
+        reduce: analysis.Reduce = "mean",
+        class_names=None,
+        ax=None,
+        **plot_kwargs,
+    ) -> MisclassifiedDisplay:
+        """Compare from precomputed activations and predictions."""
+        what = f"activations of {layer!r}" if layer else "activations"
+        A = analysis.unit_matrix(activations, reduce, what=what)
+        with warnings.catch_warnings():
+            # Already warned about (and masked) above.
+            warnings.simplefilter("ignore", analysis.NonFiniteWarning)
+            comparison = analysis.compare_misclassified(A, y_true, y_pred)
+        table = analysis.misclassified_samples(
+            y_true, y_pred, proba, classes=classes, index=index
+        )
+        return cls(
+            comparison,
+            table,
+            layer=layer,
+            n_samples=len(A),
+            class_names=class_names,
+            reduced=np.ndim(activations) > 2 and reduce == "mean",
+        ).plot(ax=ax, **plot_kwargs)
+
+    def _rows(self):
+        rows, labels = [], []
+        for c, part in self.comparison_.groupby("class", sort=True):
+            part = part.sort_values("unit")
+            name = class_label(c, self.class_names)
+            wrong = self.misclassified_[self.misclassified_["true"] == c]
+            as_ = ", ".join(
+                f"{class_label(p, self.class_names)}×{k}"
+                for p, k in sorted(Counter(wrong["predicted"].tolist()).items())
+            )
+            n_ok, n_bad = int(part["n_correct"].iloc[0]), int(part["n_wrong"].iloc[0])
+            rows += [
+                part["correct_mean"].to_numpy(),
+                part["wrong_mean"].to_numpy(),
+                part["difference"].to_numpy(),
+            ]
+            labels += [
+                f"{name}: correct (n={n_ok})",
+                f"{name}: misclassified (n={n_bad}, as {as_})",
+                f"{name}: misclassified − correct",
+            ]
+        return rows, labels
+
+    def plot(
+        self, ax=None, *, annotate: bool | None = None, cmap: str = "RdBu_r"
+    ) -> MisclassifiedDisplay:
+        """Draw the rows as a heatmap (or a message when nothing is wrong).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        annotate : bool, optional
+            Write the values in the cells; default when at most 200 cells.
+        cmap : str, default="RdBu_r"
+
+        Returns
+        -------
+        self
+        """
+        rows, labels = self._rows()
+        n_units = int(self.comparison_["unit"].max()) + 1 if rows else 0
+        fig, ax = get_figure_ax(
+            ax,
+            figsize=(
+                min(4.5 + 0.42 * max(n_units, 8), 16.0),
+                1.8 + 0.34 * max(len(rows), 3),
+            ),
+        )
+        name = self.layer or "layer"
+        unit = "channel (mean over positions)" if self.reduced else "unit"
+        title = f"{name}: misclassified vs correct samples of the same true class"
+        if not rows:
+            total = f" among {self.n_samples} samples" if self.n_samples else ""
+            ax.text(
+                0.5,
+                0.5,
+                f"No misclassified samples{total}:\nnothing to compare.",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(title)
+            self.image_ = np.empty((0, 0))
+            self.row_labels_ = []
+            self.vmin_, self.vmax_ = -1.0, 1.0
+            self.figure_, self.ax_ = fig, ax
+            return self
+        image = np.vstack(rows)
+        finite = np.abs(image[np.isfinite(image)])
+        limit = float(finite.max(initial=0.0)) or 1.0
+        import matplotlib as mpl
+
+        im = ax.imshow(
+            np.ma.masked_invalid(image),
+            cmap=mpl.colormaps[cmap].with_extremes(bad="0.8"),
+            vmin=-limit,
+            vmax=limit,
+            aspect="auto",
+            interpolation="nearest",
+        )
+        for k in range(3, len(rows), 3):
+            ax.axhline(k - 0.5, color="white", linewidth=4)
+        ax.set_yticks(range(len(rows)), labels)
+        step = tick_step(n_units, 40)
+        ax.set_xticks(range(0, n_units, step))
+        ax.set_xlabel(unit)
+        if annotate is None:
+            annotate = image.size <= 200
+        if annotate:
+            for (i, j), value in np.ndenumerate(image):
+                if np.isfinite(value):
+                    ax.text(
+                        j,
+                        i,
+                        f"{value:.2f}".replace("-0.00", "0.00"),
+                        ha="center",
+                        va="center",
+                        fontsize=6.5,
+                        color=contrast_color(im.cmap(im.norm(value))),
+                    )
+        fig.colorbar(im, ax=ax, label=f"mean activation / difference (±{limit:.3g})")
+        n_wrong = len(self.misclassified_)
+        total = f" of {self.n_samples}" if self.n_samples else ""
+        ax.set_title(f"{title}\n{n_wrong}{total} samples misclassified")
+        self.image_, self.row_labels_ = image, labels
+        self.vmin_, self.vmax_ = -limit, limit
+        self.figure_, self.ax_ = fig, ax
+        return self

@@ -1,0 +1,156 @@
+"""Convenience methods on the net for the analysis displays.
+
+:class:`PlotMethodsMixin` only forwards to the display classes in
+:mod:`skviz.plot` (and the report functions), so that users find the
+pictures where they look first: on the net. It holds no state and defines
+no ``__init__``, so it changes nothing of the net's parameters, cloning or
+pickling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["PlotMethodsMixin"]
+
+
+class PlotMethodsMixin:
+    """``net.plot_*`` methods and ``net.dead_units_report`` for fitted nets.
+
+    Every ``plot_*`` method returns the display object (``figure_``,
+    ``ax_``/``axes_`` and the data behind the picture) and accepts ``ax=``
+    (or ``axes=`` for grids).
+    """
+
+    def dead_units_report(
+        self,
+        X,
+        y=None,
+        *,
+        layers: Sequence[str] | None = None,
+        activation: str | Callable | Mapping[str, Any] | None = None,
+        tol: float = 0.0,
+        saturation_bounds: Mapping[str, Any] | None = None,
+        saturation_margin: float = 0.05,
+        saturation_threshold: float = 0.95,
+        per_channel: bool = True,
+        batch_size: int | None = None,
+    ) -> pd.DataFrame:
+        """Active, dead and saturated units of several layers, from ONE forward pass.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples, in any form ``transform_layers`` accepts.
+        y : array-like of shape (n_samples,), optional
+            Adds ``n_classes_active`` (on how many classes a unit fires).
+        layers : list of str, optional
+            Default: every leaf layer that runs once and returns one tensor,
+            without pass-through modules (Dropout, Flatten, Identity).
+        activation : str, callable or dict of layer to those, optional
+            Applied to a layer's output first, for activations applied
+            functionally (seed 000's ``F.relu``); ``"tanh"``/``"sigmoid"``
+            also turn on the saturation check for that layer.
+        tol : float, default=0.0
+            Active means value > ``tol``.
+        saturation_bounds, saturation_margin, saturation_threshold
+            See :func:`skviz.analysis.unit_report`. ``nn.Tanh``,
+            ``nn.Sigmoid``, ``nn.Softsign``, ``nn.Hardsigmoid`` and
+            ``nn.Hardtanh`` layers are checked automatically.
+        per_channel : bool, default=True
+            Conv layers: one unit per channel.
+        batch_size : int, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``layer``, ``unit``, ``active_fraction``, ``dead``,
+            ``saturated_fraction``, ``saturated`` (and ``n_classes_active``
+            with y). ``net.dead_units_report(X).query("dead")`` lists the
+            units that never fire for any sample.
+        """
+        from ._units import unit_report_from_estimator
+
+        return unit_report_from_estimator(
+            self,
+            X,
+            y,
+            layers=layers,
+            activation=activation,
+            tol=tol,
+            saturation_bounds=saturation_bounds,
+            saturation_margin=saturation_margin,
+            saturation_threshold=saturation_threshold,
+            per_channel=per_channel,
+            batch_size=batch_size,
+        )
+
+    def plot_dead_units(self, X, y=None, *, axes=None, **kwargs):
+        """Active fraction per unit and layer, dead units marked.
+
+        See :meth:`skviz.plot.DeadUnitsDisplay.from_estimator`.
+        """
+        from . import DeadUnitsDisplay
+
+        return DeadUnitsDisplay.from_estimator(self, X, y, axes=axes, **kwargs)
+
+    def plot_weights(self, layer: str, *, ax=None, **kwargs):
+        """Heatmap of a Linear layer's weights (units x inputs, bias alongside).
+
+        See :meth:`skviz.plot.WeightHeatmapDisplay.from_estimator`.
+        """
+        from . import WeightHeatmapDisplay
+
+        return WeightHeatmapDisplay.from_estimator(self, layer, ax=ax, **kwargs)
+
+    def plot_kernels(self, layer: str, *, ax=None, **kwargs):
+        """Kernels of a Conv2d layer as a grid of small images.
+
+        See :meth:`skviz.plot.KernelGridDisplay.from_estimator`.
+        """
+        from . import KernelGridDisplay
+
+        return KernelGridDisplay.from_estimator(self, layer, ax=ax, **kwargs)
+
+    def plot_feature_maps(self, X, layers, *, y=None, axes=None, **kwargs):
+        """Input images and feature maps of conv/pooling layers, one row per sample.
+
+        See :meth:`skviz.plot.FeatureMapDisplay.from_estimator`.
+        """
+        from . import FeatureMapDisplay
+
+        return FeatureMapDisplay.from_estimator(
+            self, X, layers, y=y, axes=axes, **kwargs
+        )
+
+    def plot_misclassified(self, X, y, layer: str, *, ax=None, **kwargs):
+        """Mean activation of misclassified vs correct samples of each class.
+
+        The list of misclassified samples is the display's
+        ``misclassified_`` DataFrame. See
+        :meth:`skviz.plot.MisclassifiedDisplay.from_estimator`.
+        """
+        from . import MisclassifiedDisplay
+
+        return MisclassifiedDisplay.from_estimator(self, X, y, layer, ax=ax, **kwargs)
+
+    def plot_class_profile(self, X, y, layer: str, *, ax=None, **kwargs):
+        """Mean and spread of each unit's activation per class.
+
+        See :meth:`skviz.plot.ClassProfileDisplay.from_estimator`.
+        """
+        from . import ClassProfileDisplay
+
+        return ClassProfileDisplay.from_estimator(self, X, y, layer, ax=ax, **kwargs)
+
+    def plot_training_curves(self, *, axes=None, **kwargs):
+        """Loss and scores per epoch from ``net.history``, best epochs marked.
+
+        See :meth:`skviz.plot.TrainingCurvesDisplay.from_estimator`.
+        """
+        from . import TrainingCurvesDisplay
+
+        return TrainingCurvesDisplay.from_estimator(self, axes=axes, **kwargs)

@@ -1,0 +1,534 @@
+"""ActivationDisplay / net.plot_activation, checked against hand-made numbers."""
+
+import copy
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from _models import DigitsCNN, WineClassifier
+from matplotlib.patches import Rectangle
+from sklearn.datasets import load_digits, load_wine
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from skviz import (
+    InspectableNeuralNet,
+    InspectableNeuralNetClassifier,
+    InspectableNeuralNetRegressor,
+)
+from skviz.analysis import NonFiniteWarning
+from skviz.plot import ActivationDisplay
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X, y = load_wine(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X.astype(np.float32), y, test_size=0.2, random_state=42
+    )
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+def _wine_net(X_train, y_train, **kwargs):
+    torch.manual_seed(0)
+    params = dict(
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=8,
+        train_split=None,
+        verbose=0,
+    )
+    params.update(kwargs)
+    return InspectableNeuralNetClassifier(WineClassifier, **params).fit(
+        X_train, y_train
+    )
+
+
+@pytest.fixture(scope="module")
+def wine_net(wine):
+    X_train, _, y_train, _ = wine
+    return _wine_net(X_train, y_train)
+
+
+@pytest.fixture
+def net(wine_net):
+    # Tests change inspection state or weights; each gets its own copy.
+    return copy.deepcopy(wine_net)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), y
+
+
+@pytest.fixture(scope="module")
+def cnn_net(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    return InspectableNeuralNetClassifier(
+        DigitsCNN,
+        module__channels=6,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=2,
+        train_split=None,
+        verbose=0,
+    ).fit(X[:400], y[:400])
+
+
+def _hooked_dense0(net, X):
+    """Seed 000's way: a forward hook on dense0, ReLU applied by hand."""
+    captured = {}
+
+    def hook(module, inputs, output):
+        captured["dense0"] = F.relu(output).detach().cpu().numpy()
+
+    handle = net.module_.dense0.register_forward_hook(hook)
+    try:
+        net.forward(X)
+    finally:
+        handle.remove()
+    return captured["dense0"]
+
+
+def _manual_dense0(net, X, relu=True):
+    W = net.module_.dense0.weight.detach().numpy().astype(np.float64)
+    b = net.module_.dense0.bias.detach().numpy().astype(np.float64)
+    Z = np.asarray(X, dtype=np.float64) @ W.T + b
+    return np.maximum(Z, 0) if relu else Z
+
+
+def _no_hooks(module):
+    return all(
+        not m._forward_hooks and not m._forward_pre_hooks for m in module.modules()
+    )
+
+
+# ----------------------------------------------------------------------
+# Data behind the picture
+# ----------------------------------------------------------------------
+
+
+def test_data_equals_hand_registered_hook(net, wine):
+    _, X_test, _, y_test = wine
+    expected = _hooked_dense0(net, X_test)
+    disp = net.plot_activation("dense0", X_test, y_test, activation="relu")
+
+    order = np.argsort(y_test, kind="stable")
+    assert disp.rows_ == "samples"
+    assert [int(r[0]) for r in disp.row_samples_] == order.tolist()
+    np.testing.assert_allclose(disp.data_, expected[order], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(disp.row_classes_, y_test[order])
+    # The heatmap draws exactly these numbers.
+    mesh = disp.ax_.collections[0]
+    np.testing.assert_allclose(
+        np.asarray(mesh.get_array()).reshape(disp.data_.shape), disp.data_
+    )
+    assert _no_hooks(net.module_)
+
+
+def test_rows_sorted_by_class_with_separators(net, wine):
+    _, X_test, _, y_test = wine
+    disp = net.plot_activation("dense0", X_test, y_test, activation="relu")
+    classes = disp.row_classes_
+    assert np.all(np.diff(classes) >= 0)
+    boundaries = sorted(
+        line.get_ydata()[0]
+        for line in disp.ax_.get_lines()
+        if len(set(line.get_ydata())) == 1 and line.get_xdata()[0] == 0
+    )
+    expected = np.flatnonzero(np.diff(classes)) + 1
+    np.testing.assert_array_equal(boundaries, expected)
+
+
+def test_labels_title_and_misclassified_rows(net, wine):
+    X_test = wine[1]
+    X5 = X_test[:5]
+    pred = net.predict(X5)
+    y5 = pred.copy()
+    y5[1] = (pred[1] + 1) % 3  # sample 1 now counts as misclassified
+    disp = net.plot_activation("dense0", X5, y5, activation="relu")
+
+    ax = disp.ax_
+    assert ax.get_title().startswith('Activations of "dense0" after relu')
+    assert "5 samples" in ax.get_title()
+    assert ax.get_xlabel() == "unit index (20 units)"
+    assert "true class" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(i) for i in range(20)]
+
+    ticks = {t.get_text(): t for t in ax.get_yticklabels()}
+    wrong = f"#1  class {y5[1]} → pred {pred[1]}"
+    assert wrong in ticks
+    assert ticks[wrong].get_color() == "crimson"
+    right = [label for label in ticks if label != wrong]
+    assert all("→" not in label for label in right)
+    assert all(ticks[label].get_color() != "crimson" for label in right)
+    assert set(disp.row_labels_) == set(ticks)
+    # Five samples: values are written in the cells.
+    assert len(ax.texts) == disp.data_.size
+
+
+def test_colour_limits(net, wine):
+    _, X_test, _, y_test = wine
+    pre = net.plot_activation("dense0", X_test, y_test)
+    assert pre.data_.min() < 0
+    assert pre.vmin_ == pytest.approx(-pre.vmax_)
+    assert pre.vmax_ == pytest.approx(np.abs(pre.data_).max())
+    assert pre.ax_.collections[0].get_clim() == pytest.approx((pre.vmin_, pre.vmax_))
+    assert pre.cmap_ == "RdBu_r"
+
+    post = net.plot_activation("dense0", X_test, y_test, activation="relu")
+    assert post.vmin_ == 0.0
+    assert post.vmax_ == pytest.approx(post.data_.max())
+    assert post.cmap_ != "RdBu_r"
+
+
+def test_dead_unit_detected_and_marked(net, wine):
+    _, X_test, _, y_test = wine
+    with torch.no_grad():
+        net.module_.dense0.weight[4] = 0.0
+        net.module_.dense0.bias[4] = -1.0
+    independent = np.flatnonzero((_manual_dense0(net, X_test) > 0).sum(axis=0) == 0)
+    assert 4 in independent
+
+    for activation in ("relu", None):
+        disp = net.plot_activation("dense0", X_test, y_test, activation=activation)
+        np.testing.assert_array_equal(disp.dead_units_, independent)
+        assert disp.unit_activity_[4] == 0
+        hatched = [
+            p.get_x()
+            for p in disp.ax_.patches
+            if isinstance(p, Rectangle) and p.get_hatch()
+        ]
+        assert sorted(hatched) == independent.tolist()
+        legend = " ".join(t.get_text() for t in disp.ax_.get_legend().get_texts())
+        assert "dead units" in legend and "4" in legend
+    # Pre-activation values of the dead unit are shown as they are (-1).
+    np.testing.assert_allclose(disp.data_[:, 4], -1.0)
+
+
+def test_no_dead_units_no_legend(net, wine):
+    _, X_test, _, y_test = wine
+    A = _manual_dense0(net, X_test)
+    disp = net.plot_activation("dense0", X_test, y_test, activation="relu")
+    expected = np.flatnonzero((A > 0).sum(axis=0) == 0)
+    np.testing.assert_array_equal(disp.dead_units_, expected)
+    if expected.size == 0:
+        assert disp.ax_.get_legend() is None
+
+
+# ----------------------------------------------------------------------
+# Many samples
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wine500(wine):
+    X_train, X_test, y_train, y_test = wine
+    X = np.concatenate([X_train, X_test])
+    y = np.concatenate([y_train, y_test])
+    idx = np.random.default_rng(0).integers(0, len(X), 500)
+    return X[idx], y[idx]
+
+
+def test_500_samples_class_means(net, wine500):
+    X, y = wine500
+    disp = net.plot_activation("dense0", X, y, activation="relu")
+    assert disp.rows_ == "class_mean"
+    A = _manual_dense0(net, X)
+    classes, counts = np.unique(y, return_counts=True)
+    expected = np.stack([A[y == c].mean(axis=0) for c in classes])
+    np.testing.assert_allclose(disp.data_, expected, rtol=1e-5, atol=1e-5)
+    for label, c, k in zip(disp.row_labels_, classes, counts, strict=True):
+        assert label.startswith(f"class {c} · mean of {k}")
+    assert "mean per class of 500 samples" in disp.ax_.get_title()
+    assert len(disp.ax_.get_yticklabels()) == len(classes)
+
+
+def test_500_samples_subsampled_per_class(net, wine500):
+    X, y = wine500
+    disp = net.plot_activation(
+        "dense0", X, y, activation="relu", rows="subsample", max_rows=30
+    )
+    assert disp.rows_ == "subsample"
+    picked = np.concatenate(disp.row_samples_)
+    assert len(picked) == 30 == len(np.unique(picked))
+    np.testing.assert_array_equal(disp.row_classes_, y[picked])
+    assert np.all(np.diff(y[picked]) >= 0)
+    # Proportional to class size, every class present.
+    for c in np.unique(y):
+        share = np.mean(y == c) * 30
+        assert abs(np.sum(y[picked] == c) - share) <= 1
+    np.testing.assert_allclose(disp.data_, _manual_dense0(net, X)[picked], atol=1e-5)
+    assert "30 of 500 samples, evenly spaced per class" in disp.ax_.get_title()
+
+
+def test_rows_samples_thins_row_labels(net, wine500):
+    X, y = wine500
+    disp = net.plot_activation("dense0", X, y, activation="relu", rows="samples")
+    assert disp.data_.shape == (500, 20)
+    assert len(disp.ax_.get_yticklabels()) <= 100
+
+
+def _overlapping(labels):
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    return [(a, b) for a, b in itertools.pairwise(boxes) if b.x0 < a.x1]
+
+
+@pytest.mark.parametrize(
+    ("n_units", "figsize"), [(64, None), (96, None), (512, None), (64, (5, 3))]
+)
+def test_many_units_ticks_thinned_and_readable(n_units, figsize):
+    A = np.random.default_rng(0).normal(size=(10, n_units))
+    ax = None if figsize is None else plt.subplots(figsize=figsize)[1]
+    disp = ActivationDisplay(A, layer="wide").plot(ax=ax)
+    disp.figure_.canvas.draw()
+    ticks = disp.ax_.get_xticklabels()
+    labels = [int(t.get_text()) for t in ticks]
+    step = labels[1] - labels[0]
+    assert step > 1 and labels == list(range(0, n_units, step))
+    assert not _overlapping(ticks)
+
+
+# ----------------------------------------------------------------------
+# Convolutional outputs
+# ----------------------------------------------------------------------
+
+
+def _manual_act1(cnn_net, X):
+    conv = cnn_net.module_.cnn1
+    with torch.no_grad():
+        out = F.leaky_relu(conv(torch.as_tensor(X)), 0.01)
+    return out.numpy()
+
+
+def test_conv_mean_per_channel(cnn_net, digits):
+    X, y = digits
+    Xs, ys = X[400:440], y[400:440]
+    disp = cnn_net.plot_activation("act1", Xs, ys)
+    maps = _manual_act1(cnn_net, Xs)
+    picked = np.concatenate(disp.row_samples_)
+    np.testing.assert_allclose(
+        disp.data_, maps.mean(axis=(2, 3))[picked], rtol=1e-5, atol=1e-6
+    )
+    assert disp.reduction_ == "mean over 6×6 per channel"
+    assert "mean over 6×6 per channel" in disp.ax_.get_title()
+    assert disp.ax_.get_xlabel() == "channel index (6 channels)"
+
+    peak = cnn_net.plot_activation("act1", Xs, ys, reduce="max")
+    np.testing.assert_allclose(
+        peak.data_, maps.max(axis=(2, 3))[picked], rtol=1e-5, atol=1e-6
+    )
+    assert "max over 6×6 per channel" in peak.ax_.get_title()
+
+    flat = cnn_net.plot_activation("act1", Xs[:3], ys[:3], reduce="flatten")
+    assert flat.data_.shape == (3, 6 * 6 * 6)
+
+
+def test_three_dim_outputs_flattened_by_default():
+    A = np.arange(4 * 3 * 5, dtype=float).reshape(4, 3, 5) - 20
+    auto = ActivationDisplay(A, layer="seq").plot()
+    np.testing.assert_array_equal(auto.data_, A.reshape(4, 15))
+    assert auto.reduction_ == "3×5 flattened"
+    assert "3×5 flattened" in auto.ax_.get_title()
+
+    mean = ActivationDisplay(A, layer="seq", reduce="mean").plot()
+    np.testing.assert_allclose(mean.data_, A.mean(axis=2))
+    assert mean.ax_.get_xlabel() == "channel index (3 channels)"
+
+
+def test_conv_dead_channel(cnn_net, digits):
+    X, y = digits
+    net = copy.deepcopy(cnn_net)
+    with torch.no_grad():
+        net.module_.cnn1.weight[2] = 0.0
+        net.module_.cnn1.bias[2] = -1.0
+    disp = net.plot_activation("act1", X[400:460], y[400:460])
+    maps = _manual_act1(net, X[400:460])
+    expected = np.flatnonzero((maps > 0).reshape(60, 6, -1).any(axis=2).sum(0) == 0)
+    assert 2 in expected
+    np.testing.assert_array_equal(disp.dead_units_, expected)
+    assert "dead channels" in disp.ax_.get_legend().get_texts()[0].get_text()
+
+
+# ----------------------------------------------------------------------
+# Axes, pyplot state, hooks, inputs
+# ----------------------------------------------------------------------
+
+
+def test_draws_on_given_axes(net, wine):
+    _, X_test, _, y_test = wine
+    fig, (ax0, ax1) = plt.subplots(1, 2)
+    before = plt.get_fignums()
+    disp = net.plot_activation("dense1", X_test, y_test, activation="relu", ax=ax1)
+    assert isinstance(disp, ActivationDisplay)
+    assert disp.ax_ is ax1 and disp.figure_ is fig
+    assert plt.get_fignums() == before
+    assert not ax0.collections and ax1.collections
+
+    again = disp.plot(ax=ax0)
+    assert again is disp and disp.ax_ is ax0
+    assert plt.get_fignums() == before
+
+
+def test_new_figure_when_no_axes(net, wine):
+    _, X_test, _, y_test = wine
+    before = len(plt.get_fignums())
+    disp = net.plot_activation("dense0", X_test[:5], y_test[:5])
+    assert len(plt.get_fignums()) == before + 1
+    assert disp.figure_ is disp.ax_.figure
+
+
+def test_hooks_removed_and_inputs_untouched(net, wine):
+    _, X_test, _, y_test = wine
+    X, y = X_test.copy(), y_test.copy()
+    ActivationDisplay.from_estimator(net, X, y, layer="dense0", activation="relu")
+    assert _no_hooks(net.module_)
+    np.testing.assert_array_equal(X, X_test)
+    np.testing.assert_array_equal(y, y_test)
+
+
+def test_nan_activations_warn_and_mask(net, wine):
+    _, X_test, _, y_test = wine
+    with torch.no_grad():
+        net.module_.dense0.weight[2, 0] = float("nan")
+    with pytest.warns(NonFiniteWarning, match="non-finite"):
+        disp = net.plot_activation("dense0", X_test[:6], y_test[:6], activation="relu")
+    assert np.isnan(disp.data_[:, 2]).all()
+    assert np.isfinite(np.delete(disp.data_, 2, axis=1)).all()
+    mesh_values = disp.ax_.collections[0].get_array().reshape(disp.data_.shape)
+    assert np.ma.getmaskarray(mesh_values)[:, 2].all()
+    legend = [t.get_text() for t in disp.ax_.get_legend().get_texts()]
+    assert "NaN/inf (masked)" in legend
+
+
+def test_inf_in_aggregation_is_left_out():
+    A = np.array([[1.0, np.inf], [3.0, 2.0], [5.0, 4.0]])
+    with pytest.warns(NonFiniteWarning, match="1 non-finite"):
+        disp = ActivationDisplay(A, layer="x", y_true=[0, 0, 1]).plot(rows="class_mean")
+    np.testing.assert_allclose(disp.data_, [[2.0, 2.0], [5.0, 4.0]])
+
+
+def test_nan_positions_left_out_of_channel_mean():
+    A = np.ones((2, 2, 2, 2))
+    A[0, 0, 0, 0] = np.inf
+    A[0, 0, 1, 1] = 5.0
+    A[1, 1] = np.nan
+    with pytest.warns(NonFiniteWarning):
+        disp = ActivationDisplay(A, layer="maps").plot()
+    np.testing.assert_allclose(disp.data_, [[7 / 3, 1.0], [1.0, np.nan]])
+    np.testing.assert_array_equal(disp.dead_units_, [])
+    assert np.isposinf(A[0, 0, 0, 0])  # masking worked on a copy
+
+
+def test_reuses_latest_inspection_samples(net, wine):
+    _, X_test, _, y_test = wine
+    net.transform_layer(X_test[:7], "dense1")
+    disp = net.plot_activation("dense0", activation="relu")
+    assert disp.data_.shape == (7, 20)
+    # Without y the rows are grouped by predicted class.
+    pred = net.predict(X_test[:7])
+    np.testing.assert_array_equal(disp.row_classes_, np.sort(pred))
+    assert all(" pred class " in label for label in disp.row_labels_)
+
+    net.plot_activation("dense1", X_test[:4], y_test[:4])
+    disp = net.plot_activation("dense0")
+    assert disp.data_.shape == (4, 20)
+    np.testing.assert_array_equal(disp.row_classes_, np.sort(y_test[:4]))
+
+
+def test_no_samples_yet_is_a_clear_error(wine):
+    X_train, _, y_train, _ = wine
+    fresh = _wine_net(X_train, y_train, max_epochs=1)
+    with pytest.raises(ValueError, match="plot_activation needs samples"):
+        fresh.plot_activation("dense0")
+
+
+def test_dataframe_index_names_rows(net, wine):
+    _, X_test, _, y_test = wine
+    frame = pd.DataFrame(X_test[:3], index=[101, 202, 303])
+    disp = net.plot_activation("dense0", frame, y_test[:3])
+    assert sorted(label.split()[0] for label in disp.row_labels_) == [
+        "#101",
+        "#202",
+        "#303",
+    ]
+
+
+@pytest.mark.parametrize("cls", [InspectableNeuralNetRegressor, InspectableNeuralNet])
+def test_regressor_rows_by_sample_index(cls, wine):
+    X_train, X_test, _, _ = wine
+    target = X_train[:, :3].copy()
+    torch.manual_seed(0)
+    kwargs = {} if cls is InspectableNeuralNetRegressor else {"criterion": nn.MSELoss}
+    reg = cls(WineClassifier, max_epochs=2, train_split=None, verbose=0, **kwargs)
+    reg.fit(X_train, target)
+
+    disp = reg.plot_activation("dense0", X_test[:6], activation="relu")
+    assert disp.row_labels_ == [f"#{i}" for i in range(6)]
+    assert disp.row_classes_ is None
+    np.testing.assert_allclose(
+        disp.data_, _manual_dense0(reg, X_test[:6]), rtol=1e-5, atol=1e-5
+    )
+
+    y = np.array([0.5, -1.25, 2.0])
+    labelled = reg.plot_activation("dense0", X_test[:3], y)
+    assert labelled.row_labels_ == ["#0  y=0.5", "#1  y=-1.25", "#2  y=2"]
+
+    big = np.concatenate([X_test] * 15)  # 540 samples
+    sub = reg.plot_activation("dense0", big)
+    assert sub.rows_ == "subsample" and len(sub.row_labels_) == 50
+    picked = np.concatenate(sub.row_samples_)
+    assert picked[0] == 0 and picked[-1] == len(big) - 1
+    assert "50 of 540 samples, evenly spaced" in sub.ax_.get_title()
+    with pytest.raises(ValueError, match="class_mean"):
+        reg.plot_activation("dense0", big, rows="class_mean")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"reduce": "median"}, "reduce must be one of"),
+        ({"rows": "all"}, "rows must be one of"),
+        ({"max_rows": 0}, "max_rows must be"),
+        ({"annotate": "yes"}, "annotate must be"),
+    ],
+)
+def test_bad_arguments(net, wine, kwargs, match):
+    _, X_test, _, y_test = wine
+    with pytest.raises(ValueError, match=match):
+        net.plot_activation("dense0", X_test, y_test, **kwargs)
+
+
+def test_bad_y_is_rejected_before_any_work(net, wine, monkeypatch):
+    _, X_test, _, y_test = wine
+
+    def fail(*args, **kwargs):
+        raise AssertionError("transform_layer must not run")
+
+    monkeypatch.setattr(net, "transform_layer", fail)
+    with pytest.raises(ValueError, match="y has 5 values"):
+        net.plot_activation("dense0", X_test, y_test[:5])
+    with pytest.raises(ValueError, match="1-D"):
+        net.plot_activation("dense0", X_test, np.zeros((len(X_test), 3)))
+    with pytest.raises(TypeError, match="layer must be a str"):
+        ActivationDisplay.from_estimator(net, X_test, layer=0)
+
+
+def test_constructor_only_stores():
+    A = np.zeros((2, 3))
+    y = [0, 1]
+    disp = ActivationDisplay(A, layer="l", y_true=y, reduce="bogus")
+    assert disp.activations is A and disp.y_true is y
+    assert not hasattr(disp, "figure_")
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        disp.plot()
