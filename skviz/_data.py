@@ -88,7 +88,8 @@ class ArrayBatches:
     def __init__(self, X, batch_size: int, device, dtype: torch.dtype):
         self.X = X
         self.n = int(X.shape[0])
-        self.batch_size = batch_size
+        # -1 means one batch of everything, as skorch's batch_size=-1.
+        self.batch_size = batch_size if batch_size > 0 else max(self.n, 1)
         self.device = device
         # Integer inputs (token ids for an embedding) keep their dtype.
         is_float = (
@@ -123,7 +124,7 @@ class DatasetBatches:
         self.net = net
         self.dataset = net.get_dataset(X)
         self.n = len(self.dataset)
-        self.batch_size = batch_size
+        self.batch_size = batch_size if batch_size > 0 else max(self.n, 1)
         if self.n == 0:
             raise ValueError(
                 "Inspection: X is empty (0 samples); pass at least one sample."

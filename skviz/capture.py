@@ -37,6 +37,7 @@ __all__ = [
     "LayerRef",
     "ProbeResult",
     "Target",
+    "call_order",
     "inspection_session",
     "probe_outputs",
     "resolve_targets",
@@ -242,27 +243,53 @@ class ProbeResult:
         return len(self.outputs.get(name, ()))
 
 
-def _record_structures(
+def _observe_runs(
     modules: Mapping[str, nn.Module], forward: Callable[[], Any]
-) -> dict[str, list[Any]]:
-    seen: dict[str, list[Any]] = {name: [] for name in modules}
-    handles = []
-    # A predict running on the same module in another thread must not be
-    # counted as extra calls of the probe forward.
+) -> list[tuple[str, Any]]:
+    """``(name, output)`` of every run of ``modules`` during ``forward()``.
+
+    Only runs from this thread count: a predict on the same module in another
+    thread must not look like extra calls. Hooks are gone on return.
+    """
+    runs: list[tuple[str, Any]] = []
     owner = threading.get_ident()
+    handles = []
     try:
         for name, module in modules.items():
 
             def hook(_mod, _inp, out, _name=name):
                 if threading.get_ident() == owner:
-                    seen[_name].append(_structure(out))
+                    runs.append((_name, out))
 
             handles.append(module.register_forward_hook(hook))
         forward()
     finally:
         for handle in handles:
             handle.remove()
+    return runs
+
+
+def _record_structures(
+    modules: Mapping[str, nn.Module], forward: Callable[[], Any]
+) -> dict[str, list[Any]]:
+    seen: dict[str, list[Any]] = {name: [] for name in modules}
+    for name, out in _observe_runs(modules, forward):
+        seen[name].append(_structure(out))
     return seen
+
+
+def call_order(
+    modules: Mapping[str, nn.Module], forward: Callable[[], Any]
+) -> list[tuple[str, bool]]:
+    """``(name, returned_a_tensor)`` for every run of ``modules``, in order.
+
+    Definition order (``named_modules``) is not forward order: a shared
+    ``self.act`` runs between every layer.
+    """
+    return [
+        (name, isinstance(out, torch.Tensor))
+        for name, out in _observe_runs(modules, forward)
+    ]
 
 
 def probe_outputs(

@@ -400,9 +400,12 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
             batch_size = self.get_params_for("iterator_valid").get(
                 "batch_size", self.batch_size
             )
-        if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        if not isinstance(batch_size, int | np.integer) or (
+            batch_size < 1 and batch_size != -1
+        ):
             raise ValueError(
-                f"batch_size must be a positive integer, got {batch_size!r}."
+                f"batch_size must be a positive integer or -1 (all samples in one "
+                f"batch, as in skorch), got {batch_size!r}."
             )
         X = self._prepare_X(X)
         what = type(self).__name__

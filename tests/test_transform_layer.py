@@ -485,3 +485,25 @@ def test_integer_token_ids_keep_their_dtype():
         A = net.transform_layer(Xk, "emb", batch_size=4)
         assert A.shape == (25, 6, 4) and A.dtype == np.float32
         np.testing.assert_array_equal(A, table[X])
+
+
+def test_batch_size_minus_one_means_one_batch():
+    # skorch's batch_size=-1 is "everything in one batch"; the result must
+    # equal a smaller-batch run and the forward must run once (+2 probes).
+    X, y = load_wine(return_X_y=True)
+    X = X.astype(np.float32)
+    net = InspectableNeuralNetClassifier(
+        WineClassifier, max_epochs=1, batch_size=-1, train_split=None, verbose=0
+    ).fit(X, y)
+    calls = []
+    handle = net.module_.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        full = net.transform_layer(X, "dense0")
+    finally:
+        handle.remove()
+    assert len(calls) == 3
+    # Different batch sizes may pick different matmul kernels: equal to
+    # float32 rounding, not bit for bit.
+    np.testing.assert_allclose(
+        full, net.transform_layer(X, "dense0", batch_size=7), rtol=1e-5
+    )
