@@ -25,7 +25,11 @@ def module_float_dtype(module: torch.nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-def _is_numeric_frame(X: Any) -> bool:
+def numpy_dtype_of(dtype: torch.dtype) -> np.dtype:
+    return torch.empty((), dtype=dtype).numpy().dtype
+
+
+def is_numeric_frame(X: Any) -> bool:
     return isinstance(X, pd.DataFrame) and all(
         pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
         for dt in X.dtypes
@@ -102,9 +106,11 @@ class ArrayBatches:
         # place (``x /= 255``, an inplace activation on x), which must neither
         # reach the caller's X nor hit the probe's sample twice. The copy is
         # also writable, which torch wants (pandas 3 frames are read-only).
+        # Casting here, per batch, keeps a float64 X from being copied whole.
         if isinstance(part, np.ndarray):
-            part = torch.from_numpy(np.array(part, order="C"))
-            return part.to(device=self.device, dtype=self.dtype)
+            np_dtype = None if self.dtype is None else numpy_dtype_of(self.dtype)
+            part = torch.from_numpy(np.array(part, dtype=np_dtype, order="C"))
+            return part.to(device=self.device)
         return part.to(device=self.device, dtype=self.dtype, copy=True)
 
     def probe_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -404,24 +404,28 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
 
 
 class LayerCapture:
-    """Copy requested outputs of every batch into preallocated arrays.
+    """Copy requested outputs of every batch straight into their sinks.
 
     Parameters
     ----------
     modules : mapping of str to nn.Module
         The modules named by the targets.
     targets : list of Target
-    buffers : list of ndarray
-        One ``(n_samples, *sample_shape)`` array per target, filled in place.
+    sinks : list
+        One per target: ``region(start, stop)`` returns the C-contiguous
+        array to fill with that batch's rows (any shape with the right number
+        of elements, e.g. flattened), ``commit(start, stop)`` is called once
+        the batch is complete. See :mod:`skviz._sinks`.
     activation : callable or None
         Applied to each captured tensor before it is copied.
     """
 
-    def __init__(self, modules, targets, buffers, activation=None):
+    def __init__(self, modules, targets, sinks, activation=None):
         self.modules = modules
         self.targets = targets
-        self.buffers = [torch.from_numpy(b) for b in buffers]
+        self.sinks = sinks
         self.activation = activation
+        self._regions: list[torch.Tensor] = []
         self._by_module: dict[str, list[int]] = {}
         for i, t in enumerate(targets):
             self._by_module.setdefault(t.ref.module, []).append(i)
@@ -455,6 +459,12 @@ class LayerCapture:
         self._start, self._stop = start, stop
         self._calls = dict.fromkeys(self._by_module, 0)
         self._done = set()
+        self._regions = [
+            torch.from_numpy(sink.region(start, stop)).view(
+                stop - start, *target.sample_shape
+            )
+            for sink, target in zip(self.sinks, self.targets, strict=True)
+        ]
 
     def end_batch(self) -> None:
         if len(self._done) != len(self.targets):
@@ -468,6 +478,8 @@ class LayerCapture:
                 f"{self._start}:{self._stop}, although they did on the probe batch; "
                 "the forward pass takes a data-dependent path."
             )
+        for sink in self.sinks:
+            sink.commit(self._start, self._stop)
 
     def _make_hook(self, name: str, indices: list[int]):
         def hook(_module, _inputs, output):
@@ -500,7 +512,7 @@ class LayerCapture:
                 f"{rows} samples; the probe batch promised {expected}. Outputs whose "
                 "per-sample shape varies between batches cannot be stacked."
             )
-        self.buffers[i][self._start : self._stop].copy_(tensor)
+        self._regions[i].copy_(tensor)
         self._done.add(i)
 
 

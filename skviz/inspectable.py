@@ -7,6 +7,7 @@ the activations of one layer (``layer``), and adds ``transform_layer(s)``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,9 @@ from skorch import NeuralNet
 from skorch.utils import to_tensor
 
 from . import _data
+from ._dask import is_dask_array, transform_dask
+from ._progress import progress_bar
+from ._sinks import make_sink
 from .capture import (
     ACTIVATIONS,
     LayerCapture,
@@ -129,7 +133,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         float64 arrays (what StandardScaler emits) as double tensors; both
         break a plain float32 module inside a Pipeline.
         """
-        if _data._is_numeric_frame(X) and not self._forward_takes_columns(X):
+        if _data.is_numeric_frame(X) and not self._forward_takes_columns(X):
             X = _data.frame_to_array(X)
         if isinstance(X, Mapping):
             # One array per forward() argument: each gets the same cast.
@@ -143,7 +147,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
             and hasattr(self, "module_")
         ):
             dtype = _data.module_float_dtype(self.module_)
-            target = torch.empty((), dtype=dtype).numpy().dtype
+            target = _data.numpy_dtype_of(dtype)
             if X.dtype != target:
                 X = X.astype(target)
         return X
@@ -195,7 +199,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         ):
             if isinstance(X, np.ndarray | torch.Tensor):
                 _data.check_array_input(X, None, f"{type(self).__name__}.fit")
-            elif _data._is_numeric_frame(X):
+            elif _data.is_numeric_frame(X):
                 _data.check_array_input(
                     X.to_numpy(), None, f"{type(self).__name__}.fit"
                 )
@@ -287,32 +291,49 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         activation: ActivationArg = None,
         flatten: bool = False,
         batch_size: int | None = None,
-    ) -> np.ndarray:
+        out=None,
+        progress: bool | None = None,
+    ):
         """Activations of one layer for every sample of ``X``.
 
         Parameters
         ----------
-        X : array-like, tensor, DataFrame, dict or Dataset
+        X : array-like, tensor, DataFrame, dict, Dataset or dask array
             Anything ``predict`` accepts. Arrays, tensors and numeric
-            DataFrames are batched directly (no per-sample collate).
+            DataFrames are batched directly (no per-sample collate). A
+            ``dask.array`` gives a lazy dask array back (see Returns).
         name : str
             Layer reference, see the class docstring (``"dense0"``,
             ``"block@1"``, ``"lstm[0]"``).
         activation : {"relu", "tanh", "sigmoid", "gelu", "leaky_relu"} or callable, optional
             Applied to the captured output, for nets that apply their
-            activation functionally (``F.relu(self.dense0(x))``).
+            activation functionally (``F.relu(self.dense0(x))``). A callable
+            must keep the shape of its input.
         flatten : bool, default=False
             Return ``(n_samples, n_features)`` instead of
             ``(n_samples, *layer_shape)``.
         batch_size : int, optional
             Rows per forward pass; defaults to ``iterator_valid__batch_size``
-            or ``batch_size`` of the net.
+            or ``batch_size`` of the net; -1 means all rows at once.
+        out : ndarray, np.memmap, str or PathLike, optional
+            Where to write the result, batch by batch, instead of a new
+            in-memory array: an array (or ``np.memmap``) of exactly the
+            result's shape and a float dtype, or a path ending in ``.npy`` or
+            ``.zarr``. Files are written under a temporary name and renamed
+            when complete, so an interrupted run leaves no partial file under
+            ``out``. Memory stays at about one batch whatever the row count.
+        progress : bool, optional
+            Show a tqdm progress bar. By default one appears only in an
+            interactive terminal and only for calls that last over 2 s.
 
         Returns
         -------
         ndarray of shape (n_samples, *layer_shape)
             On CPU; float32 (float64 for double-precision layers). The
-            forward pass stops as soon as the layer has run.
+            forward pass stops as soon as the layer has run. With ``out`` an
+            array: ``out`` itself; a ``.npy`` path: a read-only memmap of the
+            file; a ``.zarr`` path: the zarr array. With a dask ``X``: a lazy
+            ``dask.array`` chunked along rows like ``X``.
         """
         if not isinstance(name, str):
             raise TypeError(
@@ -320,7 +341,13 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
                 "use transform_layers for several layers."
             )
         return self.transform_layers(
-            X, [name], activation=activation, flatten=flatten, batch_size=batch_size
+            X,
+            [name],
+            activation=activation,
+            flatten=flatten,
+            batch_size=batch_size,
+            out=None if out is None else {name: out},
+            progress=progress,
         )[name]
 
     def transform_layers(
@@ -331,11 +358,14 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         activation: ActivationArg = None,
         flatten: bool = False,
         batch_size: int | None = None,
-    ) -> dict[str, np.ndarray]:
+        out: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+    ) -> dict[str, Any]:
         """Activations of several layers from one forward pass per batch.
 
         Parameters are as in :meth:`transform_layer`; ``names`` is a list of
-        layer references.
+        layer references and ``out``, if given, a dict from some or all of
+        those names to their destinations.
 
         Returns
         -------
@@ -343,15 +373,22 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
             Keyed by the names as given, in the given order.
         """
         result = self._capture_layers(
-            X, names, activation=activation, flatten=flatten, batch_size=batch_size
+            X,
+            names,
+            activation=activation,
+            flatten=flatten,
+            batch_size=batch_size,
+            out=out,
+            progress=progress,
         )
-        self.inspection_X_ = X
-        self.inspection_y_ = None
+        if not is_dask_array(X):
+            self.inspection_X_ = X
+            self.inspection_y_ = None
         return result
 
     def _capture_layers(
-        self, X, names, *, activation, flatten, batch_size
-    ) -> dict[str, np.ndarray]:
+        self, X, names, *, activation, flatten, batch_size, out=None, progress=None
+    ) -> dict[str, Any]:
         """``transform_layers`` without remembering X for ``plot_activation``.
 
         Leaves the estimator's state as it was (sklearn requires this of
@@ -366,34 +403,93 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
             raise ValueError("names is empty; pass at least one layer name.")
         if len(set(names)) != len(names):
             raise ValueError(f"names contains duplicates: {names}.")
+        out = dict(out or {})
+        if not set(out) <= set(names):
+            raise ValueError(
+                f"out names layers that were not requested: {sorted(set(out) - set(names))}."
+            )
         act = _resolve_activation(activation)
         check_is_fitted(self)
         refs = [LayerRef.parse(n) for n in names]
         module = self._module_for_inspection()
         all_modules = dict(module.named_modules())
         check_module_names([r.module for r in refs], [n for n in all_modules if n])
+        if is_dask_array(X):
+            if out:
+                raise ValueError(
+                    "out is not supported for dask inputs: the result is a lazy dask "
+                    "array; store it with dask's own to_zarr()/store()."
+                )
+            return self._capture_dask(
+                X, names, activation=activation, flatten=flatten, batch_size=batch_size
+            )
         hooked = {r.module: all_modules[r.module] for r in refs}
         source = self._batches(X, batch_size=batch_size)
 
         with inspection_session(module):
             targets = resolve_targets(refs, self._probe(module, hooked, source))
-            buffers = [
-                np.empty((source.n, *t.sample_shape), dtype=numpy_dtype(t.dtype))
-                for t in targets
-            ]
-            with LayerCapture(hooked, targets, buffers, activation=act) as capture:
-                for start, stop, Xi in source:
-                    capture.begin_batch(start, stop)
-                    try:
-                        self._forward_batch(module, Xi)
-                    except StopForward:
-                        pass
-                    capture.end_batch()
+            sinks = []
+            try:
+                for t in targets:
+                    shape = (math.prod(t.sample_shape),) if flatten else t.sample_shape
+                    sinks.append(
+                        make_sink(
+                            out.get(t.name),
+                            (source.n, *shape),
+                            numpy_dtype(t.dtype),
+                            source.batch_size,
+                            t.name,
+                        )
+                    )
+                with (
+                    LayerCapture(hooked, targets, sinks, activation=act) as capture,
+                    progress_bar(
+                        source.n, progress, f"capturing {len(names)} layer(s)"
+                    ) as bar,
+                ):
+                    for start, stop, Xi in source:
+                        capture.begin_batch(start, stop)
+                        try:
+                            self._forward_batch(module, Xi)
+                        except StopForward:
+                            pass
+                        capture.end_batch()
+                        bar.update(stop - start)
+                results = [sink.finish() for sink in sinks]
+            except BaseException:
+                for sink in sinks:
+                    sink.abort()
+                raise
 
         self._remember_shapes({t.name: t.sample_shape for t in targets})
-        if flatten:
-            buffers = [b.reshape(len(b), -1) for b in buffers]
-        return dict(zip(names, buffers, strict=True))
+        return dict(zip(names, results, strict=True))
+
+    def _capture_dask(self, X, names, *, activation, flatten, batch_size):
+        if X.ndim == 0 or X.shape[0] == 0:
+            raise ValueError(
+                "X is an empty dask array (0 samples); pass at least one sample."
+            )
+        fitted = getattr(self, "input_shape_", None)
+        if fitted is not None and tuple(X.shape[1:]) != tuple(fitted):
+            raise ValueError(
+                f"each sample of the dask array X has shape {tuple(X.shape[1:])}, but the "
+                f"net was fitted on samples of shape {tuple(fitted)}."
+            )
+        shapes = {}
+        for name in names:
+            shape = self._layer_shape(name)
+            shapes[name] = (math.prod(shape),) if flatten else shape
+        dtype = numpy_dtype(_data.module_float_dtype(self._module_for_inspection()))
+        return transform_dask(
+            self,
+            X,
+            names,
+            shapes,
+            dict.fromkeys(names, dtype),
+            activation=activation,
+            flatten=flatten,
+            batch_size=batch_size,
+        )
 
     def _batches(self, X, batch_size: int | None):
         if batch_size is None:
@@ -407,12 +503,14 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
                 f"batch_size must be a positive integer or -1 (all samples in one "
                 f"batch, as in skorch), got {batch_size!r}."
             )
-        X = self._prepare_X(X)
+        if _data.is_numeric_frame(X) and not self._forward_takes_columns(X):
+            X = _data.frame_to_array(X)
         what = type(self).__name__
         if isinstance(X, self._inspect_array_types):
             _data.check_array_input(X, getattr(self, "input_shape_", None), what)
             dtype = _data.module_float_dtype(self._module_for_inspection())
             return _data.ArrayBatches(X, int(batch_size), self.device, dtype)
+        X = self._prepare_X(X)
         if isinstance(X, Mapping):
             # Shapes per key are not recorded at fit time; emptiness and
             # NaN/inf still fail here rather than deep inside forward().
@@ -450,6 +548,12 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         estimator unchanged.
         """
         layer = self._check_layer_param()
+        configured = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if is_dask_array(X) and configured not in (None, "default"):
+            raise ValueError(
+                f"set_output(transform={configured!r}) cannot wrap a lazy dask array; "
+                "use set_output(transform='default') for dask inputs."
+            )
         return self._capture_layers(
             X, [layer], activation=None, flatten=True, batch_size=None
         )[layer]
