@@ -42,6 +42,14 @@ def frame_to_array(X: pd.DataFrame) -> np.ndarray:
     return X.to_numpy(dtype=np.float32, copy=True)
 
 
+def _all_finite(X, isfinite, block_bytes: int = 8 * 2**20) -> bool:
+    # In blocks of rows: a mask of all of X would cost a quarter of X's size
+    # (a 2M x 64 float32 X: 128 MB), more than out-of-core runs may use.
+    row_bytes = max(1, X[:1].numel() if isinstance(X, torch.Tensor) else X[:1].size)
+    step = max(1, block_bytes // row_bytes)
+    return all(bool(isfinite(X[i : i + step]).all()) for i in range(0, len(X), step))
+
+
 def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -> None:
     """Validate an ndarray or tensor before any forward pass runs."""
     if X.ndim == 0:
@@ -66,9 +74,9 @@ def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -
             raise ValueError(
                 f"{what}: X must be numeric, got an array of dtype {X.dtype}."
             )
-        finite = X.dtype.kind != "f" or bool(np.isfinite(X).all())
+        finite = X.dtype.kind != "f" or _all_finite(X, np.isfinite)
     else:
-        finite = not X.is_floating_point() or bool(torch.isfinite(X).all())
+        finite = not X.is_floating_point() or _all_finite(X, torch.isfinite)
     if not finite:
         raise ValueError(
             f"{what}: X contains NaN or infinity; the net cannot give meaningful "
