@@ -40,6 +40,7 @@ __all__ = [
     "call_order",
     "inspection_session",
     "probe_outputs",
+    "resolve_activation",
     "resolve_targets",
 ]
 
@@ -50,6 +51,20 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": nn.functional.gelu,
     "leaky_relu": nn.functional.leaky_relu,
 }
+
+
+def resolve_activation(activation):
+    """The callable for an activation name, a callable itself, or None."""
+    if activation is None or callable(activation):
+        return activation
+    try:
+        return ACTIVATIONS[activation]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown activation {activation!r}; use one of "
+            f"{sorted(ACTIVATIONS)} or a callable taking and returning a tensor."
+        ) from None
+
 
 _REF_PATTERN = re.compile(
     r"^(?P<module>[^@\[\]]+?)(?:@(?P<call>\d+))?(?P<path>(?:\[[^\[\]]+\])*)$"

@@ -24,7 +24,6 @@ from ._dask import is_dask_array, transform_dask
 from ._progress import progress_bar
 from ._sinks import make_sink
 from .capture import (
-    ACTIVATIONS,
     LayerCapture,
     LayerRef,
     StopForward,
@@ -33,23 +32,12 @@ from .capture import (
     inspection_session,
     numpy_dtype,
     probe_outputs,
+    resolve_activation,
     resolve_targets,
 )
 from .plot._net_methods import PlotMethodsMixin
 
 ActivationArg = str | Callable[[torch.Tensor], torch.Tensor] | None
-
-
-def _resolve_activation(activation: ActivationArg):
-    if activation is None or callable(activation):
-        return activation
-    try:
-        return ACTIVATIONS[activation]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown activation {activation!r}; use one of "
-            f"{sorted(ACTIVATIONS)} or a callable taking and returning a tensor."
-        ) from None
 
 
 class InspectableMixin(PlotMethodsMixin, TransformerMixin):
@@ -408,7 +396,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
             raise ValueError(
                 f"out names layers that were not requested: {sorted(set(out) - set(names))}."
             )
-        act = _resolve_activation(activation)
+        act = resolve_activation(activation)
         check_is_fitted(self)
         refs = [LayerRef.parse(n) for n in names]
         module = self._module_for_inspection()

@@ -3,20 +3,24 @@
 import torch.nn.functional as F
 from torch import nn
 
+# Seed 000: ReLU applied functionally between Linear layers (13 -> 20 -> 10
+# -> 3). The demo's module is this exact network; one definition serves both.
+from skviz._demo import WineClassifier
 
-class WineClassifier(nn.Module):
-    """Seed 000: ReLU applied functionally between Linear layers."""
-
-    def __init__(self, num_units=20):
-        super().__init__()
-        self.dense0 = nn.Linear(13, num_units)
-        self.dense1 = nn.Linear(num_units, 10)
-        self.output = nn.Linear(10, 3)
-
-    def forward(self, X):
-        X = self.dense0(X)
-        X = self.dense1(F.relu(X))
-        return self.output(F.relu(X))
+__all__ = [
+    "DigitsCNN",
+    "DoubleWine",
+    "FailingNet",
+    "InplaceReLU",
+    "InputInPlace",
+    "LazyMLP",
+    "NestedSequential",
+    "ReusedBlock",
+    "SequenceLSTM",
+    "TokenBag",
+    "TwoInputs",
+    "WineClassifier",
+]
 
 
 class DigitsCNN(nn.Module):

@@ -592,7 +592,7 @@ def test_user_axes_are_used(seq_net, fun_net, data):
 def test_folded_cells_are_turned_so_that_they_fill():
     from matplotlib.path import Path
 
-    from skviz.animate._layers import _region_paths
+    from skviz.animate._panel import _region_paths
 
     ccw = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
     cells = np.stack([ccw, ccw[::-1] + 0.5])  # the second one folded over

@@ -46,718 +46,34 @@ For classifiers, a fine lattice of cells over the input plane is shaded
 with the class ``predict_proba`` picks at each cell's centre (computed once,
 in input space). The cells travel through the layers with the grid, so the
 last stage shows the regions in the last layer's space.
+
+Where the parts live
+--------------------
+``_checks`` (arguments) -> ``_stages`` (one forward pass per net, the
+:class:`Stage` pictures) -> ``_geometry`` (grid, PCA, alignment, limits;
+pure numpy) -> ``_timeline`` (what every frame shows) -> ``_panel`` (the
+artists of one axes). This module ties them together: the figure, the
+frames and the files.
 """
 
 from __future__ import annotations
 
-import itertools
 import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
+
+from . import _checks as checks
+from . import _geometry as geometry
+from . import _timeline as timeline
+from ._panel import REGION_LIGHTEN, PanelView, lighten
+from ._stages import Stage, capture_stages, stage_box
 
 __all__ = ["LayerTransformAnimation", "Stage"]
-
-_PROJECTIONS = ("pca", "3d")
-# Share of the data range added around the points when choosing axis limits.
-_MARGIN = 0.06
-_LINE_COLOR = "0.2"
-_REGION_LIGHTEN = 0.72
-
-
-@dataclass
-class Stage:
-    """One picture of the animation: the data after one step of the net.
-
-    Attributes
-    ----------
-    label : str
-        ``"input"``, the layer reference (``"fc1"``, ``"act@1"``) or
-        ``"relu(fc1)"`` for an activation applied to a captured layer.
-    layer : str or None
-        Layer reference captured through ``transform_layers`` (None for the
-        input and for ``"predict_proba"``).
-    activation : str or None
-        Name of the activation applied to ``layer``'s output, if any.
-    module_type : str or None
-        Class name of the module (``"Linear"``, ``"Tanh"``).
-    width : int
-        Number of features of the representation (flattened).
-    values : ndarray of shape (n_samples, width)
-        The samples' representation, as the net computes it.
-    coords : ndarray of shape (n_samples, n_draw)
-        Where the samples are drawn (``n_draw`` is 2, or 3 for ``"3d"``).
-    line_coords : ndarray of shape (2 * grid_lines, grid_resolution, n_draw)
-        The grid lines in drawing space (rows first, then columns).
-    lattice_coords : ndarray of shape (r, r, n_draw) or None
-        Vertices of the decision-region cells in drawing space.
-    method : {"as is", "pca"}
-        How ``coords`` were obtained from ``values``.
-    pca : sklearn.decomposition.PCA or None
-        The fit used for ``method="pca"``.
-    rotation : ndarray of shape (n_draw, n_draw) or None
-        Orthogonal alignment applied after the PCA: ``coords ==
-        pca.transform(values) @ rotation``.
-    axis_labels : tuple of str
-        Axis labels while the stage is shown: the feature names for the
-        input, ``"unit i"`` when drawn as is, ``"proj. i"`` after a PCA.
-    """
-
-    label: str
-    layer: str | None
-    activation: str | None
-    module_type: str | None
-    width: int
-    values: np.ndarray
-    coords: np.ndarray = field(repr=False, default=None)
-    line_coords: np.ndarray = field(repr=False, default=None)
-    lattice_coords: np.ndarray | None = field(repr=False, default=None)
-    method: str = "as is"
-    pca: Any = field(repr=False, default=None)
-    rotation: np.ndarray | None = field(repr=False, default=None)
-    axis_labels: tuple[str, ...] = ()
-
-    @property
-    def explained_variance(self) -> float | None:
-        """Share of the variance the PCA keeps, or None when drawn as is."""
-        if self.pca is None:
-            return None
-        return float(np.sum(self.pca.explained_variance_ratio_))
-
-    def name_line(self) -> str:
-        """``"fc1 · Linear"``: the stage and the type of its module."""
-        if self.module_type and self.activation is None:
-            return f"{self.label} · {self.module_type}"
-        return self.label
-
-    def width_line(self, n_draw: int) -> str:
-        """``"3-D, PCA 2-D (97% var.)"``: the width and how it is drawn."""
-        if self.method == "pca":
-            var = self.explained_variance
-            kept = "no variance" if not np.isfinite(var) else f"{100 * var:.0f}% var."
-            return f"{self.width}-D, PCA {n_draw}-D ({kept})"
-        if self.width < n_draw:
-            where = "on the x axis" if self.width == 1 else "at z = 0"
-            return f"{self.width}-D, drawn {where}"
-        return f"{self.width}-D"
-
-
-# --------------------------------------------------------------------------
-# Input checks
-# --------------------------------------------------------------------------
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_net(net, index: int | None = None) -> None:
-    from sklearn.utils.validation import check_is_fitted
-
-    which = "net" if index is None else f"nets[{index}]"
-    if not hasattr(net, "transform_layers"):
-        raise TypeError(
-            f"{which} must be an skviz inspectable net (e.g. "
-            "skviz.InspectableNeuralNetClassifier), got "
-            f"{type(net).__name__}."
-        )
-    check_is_fitted(net)
-    shape = getattr(net, "input_shape_", None)
-    if shape is not None and tuple(shape) != (2,):
-        raise ValueError(
-            f"LayerTransformAnimation supports nets whose input is 2 features per "
-            f"sample (X of shape (n_samples, 2)), so that the input is a plane; "
-            f"{which} was fitted on samples of shape {tuple(shape)}."
-        )
-
-
-def _check_X(X) -> tuple[np.ndarray, list[str] | None, pd.DataFrame | None]:
-    """The samples as a float64 (n, 2) array, their feature names, the frame."""
-    frame = X if isinstance(X, pd.DataFrame) else None
-    names = None
-    if frame is not None:
-        names = [str(c) for c in frame.columns]
-        if not all(pd.api.types.is_numeric_dtype(dt) for dt in frame.dtypes):
-            raise ValueError("X must hold numbers only; got non-numeric columns.")
-        arr = frame.to_numpy(dtype=np.float64)
-    elif isinstance(X, torch.Tensor):
-        arr = X.detach().cpu().numpy().astype(np.float64)
-    else:
-        arr = np.asarray(X)
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"X must be numeric, got an array of dtype {arr.dtype}.")
-        arr = arr.astype(np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(
-            "LayerTransformAnimation supports 2-D inputs only: X of shape "
-            f"(n_samples, 2), one point of the plane per sample; got shape "
-            f"{arr.shape}."
-        )
-    if len(arr) < 3:
-        raise ValueError(f"X needs at least 3 samples, got {len(arr)}.")
-    if not np.isfinite(arr).all():
-        raise ValueError("X contains NaN or infinity.")
-    return arr, names, frame
-
-
-def _check_y(y, n: int) -> np.ndarray | None:
-    if y is None:
-        return None
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1 or len(arr) != n:
-        raise ValueError(
-            f"y must hold one label per sample ({n}), got shape {arr.shape}."
-        )
-    return arr
-
-
-def _check_layers(layers) -> list[str] | None:
-    if layers is None:
-        return None
-    if isinstance(layers, str):
-        raise TypeError("layers must be a list of layer names, e.g. ['fc1', 'act1'].")
-    layers = list(layers)
-    if not layers:
-        raise ValueError("layers is empty; pass at least one layer name, or None.")
-    if not all(isinstance(name, str) for name in layers):
-        raise TypeError(f"layers must be strings, got {layers!r}.")
-    if len(set(layers)) != len(layers):
-        raise ValueError(f"layers contains duplicates: {layers}.")
-    return layers
-
-
-def _activation_fn(activation) -> tuple[Callable, str]:
-    from ..inspectable import _resolve_activation
-
-    fn = _resolve_activation(activation)
-    if fn is None:
-        raise ValueError("activations values must be a name or a callable, not None.")
-    name = activation if isinstance(activation, str) else fn.__name__
-    return fn, name
-
-
-# --------------------------------------------------------------------------
-# Forward order of the leaf modules
-# --------------------------------------------------------------------------
-
-
-def _leaf_call_order(net, X_probe) -> list[tuple[str, str]]:
-    """``(layer reference, module type)`` of every leaf run, in forward order.
-
-    ``layer_summary`` lists modules in definition order, which is not the
-    order of the forward pass (a shared ``self.act`` runs between every
-    layer). One probe forward of two samples records the actual order; a
-    module that runs several times gets one reference per run
-    (``"act@0"``, ``"act@1"``). Leaves whose output is not a single tensor
-    are left out: there is no single representation to draw.
-    """
-    from ..capture import inspection_session
-
-    module = net._module_for_inspection()
-    leaves = {
-        name: m
-        for name, m in module.named_modules()
-        if name and next(m.children(), None) is None
-    }
-    calls: list[tuple[str, bool]] = []
-    handles = []
-    with inspection_session(module):
-        _, two = net._batches(X_probe, batch_size=2).probe_inputs()
-        try:
-            for name, m in leaves.items():
-
-                def hook(_m, _inputs, out, _name=name):
-                    calls.append((_name, isinstance(out, torch.Tensor)))
-
-                handles.append(m.register_forward_hook(hook))
-            net._forward_batch(module, two)
-        finally:
-            for handle in handles:
-                handle.remove()
-    runs = {}
-    for name, _ in calls:
-        runs[name] = runs.get(name, 0) + 1
-    seen: dict[str, int] = {}
-    order = []
-    for name, is_tensor in calls:
-        k = seen.get(name, 0)
-        seen[name] = k + 1
-        if is_tensor:
-            ref = name if runs[name] == 1 else f"{name}@{k}"
-            order.append((ref, type(leaves[name]).__name__))
-    return order
-
-
-def _batch_size(net, n_rows: int) -> int:
-    """The net's inspection batch size; skorch's ``-1`` means all rows at once."""
-    size = net.get_params_for("iterator_valid").get("batch_size", net.batch_size)
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-        return n_rows
-    return int(size)
-
-
-def _module_type(net, ref: str) -> str | None:
-    from ..capture import LayerRef
-
-    module = net._module_for_inspection()
-    sub = dict(module.named_modules()).get(LayerRef.parse(ref).module)
-    return None if sub is None else type(sub).__name__
-
-
-# --------------------------------------------------------------------------
-# Geometry: grid, projection, interpolation, limits (pure numpy)
-# --------------------------------------------------------------------------
-
-
-def _input_box(X: np.ndarray, padding: float) -> tuple[np.ndarray, np.ndarray]:
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return lo - padding * span, hi + padding * span
-
-
-def _grid_lines(lo, hi, n_lines: int, resolution: int) -> np.ndarray:
-    """Rows then columns of a grid over the box, shape (2 * n_lines, res, 2)."""
-    xs = np.linspace(lo[0], hi[0], n_lines)
-    ys = np.linspace(lo[1], hi[1], n_lines)
-    tx = np.linspace(lo[0], hi[0], resolution)
-    ty = np.linspace(lo[1], hi[1], resolution)
-    rows = np.stack(np.broadcast_arrays(tx[None, :], ys[:, None]), axis=-1)
-    cols = np.stack(np.broadcast_arrays(xs[:, None], ty[None, :]), axis=-1)
-    return np.concatenate([rows, cols]).astype(np.float64)
-
-
-def _lattice(lo, hi, r: int) -> np.ndarray:
-    """Vertices of an r x r lattice over the box, shape (r, r, 2)."""
-    gx, gy = np.meshgrid(
-        np.linspace(lo[0], hi[0], r), np.linspace(lo[1], hi[1], r), indexing="xy"
-    )
-    return np.stack([gx, gy], axis=-1)
-
-
-def _cell_verts(lattice: np.ndarray) -> np.ndarray:
-    """Corners of each lattice cell, shape (n_cells, 4, n_dims)."""
-    return np.stack(
-        [
-            lattice[:-1, :-1],
-            lattice[:-1, 1:],
-            lattice[1:, 1:],
-            lattice[1:, :-1],
-        ],
-        axis=2,
-    ).reshape(-1, 4, lattice.shape[-1])
-
-
-def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """``(1 - t) * a + t * b``, returning exact copies of the endpoints."""
-    if t <= 0.0:
-        return a.copy()
-    if t >= 1.0:
-        return b.copy()
-    return (1.0 - t) * a + t * b
-
-
-def _pad(values: np.ndarray, n_draw: int) -> np.ndarray:
-    out = np.zeros((*values.shape[:-1], n_draw), dtype=np.float64)
-    out[..., : values.shape[-1]] = values
-    return out
-
-
-def _project_stage(
-    stage: Stage,
-    grid: np.ndarray,
-    n_draw: int,
-    previous: np.ndarray | None,
-    align: bool,
-) -> np.ndarray:
-    """Fill ``stage.coords`` and return the grid (flat) in drawing space."""
-    if stage.width <= n_draw:
-        stage.method = "as is"
-        stage.coords = _pad(stage.values.astype(np.float64), n_draw)
-        return _pad(grid.astype(np.float64), n_draw)
-    from sklearn.decomposition import PCA
-
-    values = stage.values.astype(np.float64)
-    # A layer whose units all died has no variance; its ratio is 0 / 0.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pca = PCA(n_components=n_draw, svd_solver="full").fit(values)
-    scores = pca.transform(values)
-    rotation = np.eye(n_draw)
-    if align and previous is not None:
-        from scipy.linalg import orthogonal_procrustes
-
-        rotation, _ = orthogonal_procrustes(
-            scores - scores.mean(axis=0), previous - previous.mean(axis=0)
-        )
-    stage.method, stage.pca, stage.rotation = "pca", pca, rotation
-    stage.coords = scores @ rotation
-    return pca.transform(grid) @ rotation
-
-
-def _bounds(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    flat = [a.reshape(-1, a.shape[-1]) for a in arrays if a is not None]
-    both = np.concatenate(flat)
-    return both.min(axis=0), both.max(axis=0)
-
-
-def _stage_box(stage: Stage) -> tuple[np.ndarray, np.ndarray]:
-    """Box that frames a stage: its points, and its grid up to a point.
-
-    Grid corners far from the data can be flung far away by a layer; taking
-    them in whole would shrink the data to a speck. The grid counts up to
-    half the points' largest span beyond the points' box.
-    """
-    plo, phi = _bounds([stage.coords])
-    glo, ghi = _bounds([stage.line_coords, stage.lattice_coords])
-    reach = 0.5 * float(np.max(phi - plo))
-    lo = np.minimum(plo, np.maximum(glo, plo - reach))
-    hi = np.maximum(phi, np.minimum(ghi, phi + reach))
-    return lo, hi
-
-
-def _view_limits(lo: np.ndarray, hi: np.ndarray, square: bool) -> np.ndarray:
-    """Axis limits (n_draw, 2) around a box, with a margin; equal spans if square."""
-    center = (lo + hi) / 2
-    half = (hi - lo) / 2
-    if square:
-        half = np.full_like(half, half.max())
-    half = np.where(half > 0, half * (1 + 2 * _MARGIN), 1.0)
-    return np.stack([center - half, center + half], axis=1)
-
-
-# --------------------------------------------------------------------------
-# One panel's data: the stages of one net
-# --------------------------------------------------------------------------
-
-
-def _capture_panel(
-    net,
-    X: np.ndarray,
-    frame: pd.DataFrame | None,
-    lines_in: np.ndarray,
-    lattice_in: np.ndarray | None,
-    *,
-    title: str,
-    layers: list[str] | None,
-    activations: Mapping[str, Any] | None,
-    proba_stage: bool,
-    n_draw: int,
-    align: bool,
-    input_labels: tuple[str, ...],
-) -> tuple[list[Stage], np.ndarray | None]:
-    n = len(X)
-    n_lines_pts = lines_in.shape[0] * lines_in.shape[1]
-    parts = [X, lines_in.reshape(-1, 2)]
-    if lattice_in is not None:
-        parts.append(lattice_in.reshape(-1, 2))
-        centres = _cell_verts(lattice_in).mean(axis=1)
-        parts.append(centres)
-    stacked = np.concatenate(parts).astype(np.float32)
-    n_with_grid = (
-        n + n_lines_pts + (lattice_in[..., 0].size if lattice_in is not None else 0)
-    )
-    feed: Any = stacked
-    if frame is not None:
-        # A net fitted on a DataFrame gets a DataFrame with the same columns,
-        # so it takes whatever path it takes for frames.
-        feed = pd.DataFrame(stacked, columns=frame.columns)
-
-    explicit = layers is not None
-    if layers is None:
-        order = _leaf_call_order(
-            net, feed.iloc[:2] if frame is not None else stacked[:2]
-        )
-        if not order:
-            raise ValueError(
-                f"{title}: no leaf module of the net returns a tensor; pass layers=."
-            )
-        layers = [ref for ref, _ in order]
-        types = dict(order)
-    else:
-        types = {ref: _module_type(net, ref) for ref in layers}
-    activations = dict(activations or {})
-    unknown = [key for key in activations if key not in layers]
-    if unknown:
-        raise ValueError(
-            f"activations names layer(s) {unknown} that are not among the layers "
-            f"shown: {layers}."
-        )
-    fns = {key: _activation_fn(value) for key, value in activations.items()}
-
-    # One forward pass per batch for every layer: points, grid and lattice
-    # travel together. The net's record of the latest inspection is the
-    # user's, not this stack of grid points, so it is put back afterwards.
-    saved = {
-        a: getattr(net, a)
-        for a in ("inspection_X_", "inspection_y_")
-        if hasattr(net, a)
-    }
-    try:
-        captured = net.transform_layers(
-            feed[:n_with_grid] if frame is None else feed.iloc[:n_with_grid],
-            layers,
-            flatten=True,
-            batch_size=_batch_size(net, n_with_grid),
-        )
-    finally:
-        for attr in ("inspection_X_", "inspection_y_"):
-            if attr in saved:
-                setattr(net, attr, saved[attr])
-            elif hasattr(net, attr):
-                delattr(net, attr)
-    proba = None
-    if proba_stage or lattice_in is not None:
-        from ..capture import inspection_session
-
-        # predict_proba leaves the module in eval mode; the session puts
-        # every submodule's mode back as the caller had it.
-        with inspection_session(net._module_for_inspection()):
-            proba = np.asarray(net.predict_proba(feed), dtype=np.float64)
-
-    raw: list[tuple[Stage, np.ndarray]] = [
-        (
-            Stage("input", None, None, None, 2, X.copy(), axis_labels=input_labels),
-            stacked[n:n_with_grid].astype(np.float64),
-        )
-    ]
-    for ref in layers:
-        A = captured[ref]
-        raw.append((Stage(ref, ref, None, types.get(ref), A.shape[1], A[:n]), A[n:]))
-        if ref in fns:
-            fn, act_name = fns[ref]
-            B = fn(torch.from_numpy(A)).numpy()
-            raw.append(
-                (
-                    Stage(f"{act_name}({ref})", ref, act_name, None, B.shape[1], B[:n]),
-                    B[n:],
-                )
-            )
-    if not explicit:
-        # Identity steps (Dropout in eval mode, Identity, Flatten of 2-D data)
-        # would add transitions in which nothing moves.
-        kept = [raw[0]]
-        for st, g in raw[1:]:
-            prev = kept[-1][0].values
-            if not (prev.shape == st.values.shape and np.array_equal(prev, st.values)):
-                kept.append((st, g))
-        raw = kept
-    if proba_stage:
-        P = proba[:n_with_grid]
-        raw.append((Stage("predict_proba", None, None, None, P.shape[1], P[:n]), P[n:]))
-
-    stages = []
-    previous = None
-    for st, g in raw:
-        flat = _project_stage(st, g, n_draw, previous, align)
-        st.line_coords = flat[:n_lines_pts].reshape(*lines_in.shape[:2], n_draw)
-        if lattice_in is not None:
-            st.lattice_coords = flat[n_lines_pts:].reshape(
-                *lattice_in.shape[:2], n_draw
-            )
-        if not st.axis_labels:
-            # The title names the stage; the axes say what a coordinate is.
-            word = "proj." if st.method == "pca" else "unit"
-            first = 1 if st.method == "pca" else 0
-            st.axis_labels = tuple(f"{word} {i + first}" for i in range(n_draw))
-            if st.width < n_draw:
-                st.axis_labels = (
-                    *st.axis_labels[: st.width],
-                    *([""] * (n_draw - st.width)),
-                )
-        previous = st.coords
-        stages.append(st)
-
-    cell_classes = None
-    if lattice_in is not None:
-        cell_proba = proba[n_with_grid:]
-        classes = _net_classes(net, cell_proba.shape[1])
-        cell_classes = classes[np.argmax(cell_proba, axis=1)]
-    return stages, cell_classes
-
-
-def _net_classes(net, n_columns: int) -> np.ndarray:
-    try:
-        classes = np.asarray(net.classes_)
-    except AttributeError:
-        classes = None
-    if classes is None or len(classes) != n_columns:
-        classes = np.arange(n_columns)
-    return classes
-
-
-def _region_paths(cells: np.ndarray, groups: Sequence[np.ndarray]) -> list:
-    """One compound path per class from quadrilateral cells (n, 4, 2).
-
-    Every cell is turned counter-clockwise first: under the nonzero fill
-    rule, a cell folded over by a layer (clockwise) would otherwise cancel
-    the cells it overlaps and leave a hole. One path per class fills
-    without seams between cells and needs no Path object per cell.
-    """
-    from matplotlib.path import Path
-
-    x, y = cells[..., 0], cells[..., 1]
-    area = np.sum(x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y, axis=1)
-    cells = np.where((area < 0)[:, None, None], cells[:, ::-1], cells)
-    closed = np.concatenate([cells, cells[:, :1]], axis=1)
-    codes = np.array(
-        [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY],
-        dtype=Path.code_type,
-    )
-    return [
-        Path(closed[idx].reshape(-1, 2), np.tile(codes, len(idx))) for idx in groups
-    ]
-
-
-def _lighten(color, amount: float) -> tuple[float, float, float]:
-    rgb = np.asarray(color[:3], dtype=float)
-    return tuple(rgb + (1.0 - rgb) * amount)
-
-
-# --------------------------------------------------------------------------
-# Drawing one panel (reused artists)
-# --------------------------------------------------------------------------
-
-
-class _PanelView:
-    """The artists of one axes, created once and updated for every frame.
-
-    Grid lines are one ``LineCollection`` (``set_segments``), each class of
-    points one ``Line2D`` (``set_data``) and the decision regions one
-    ``PathCollection`` holding one compound path per predicted class
-    (``set_paths``); on 3-D axes the counterparts are ``Line3DCollection``,
-    ``Line3D`` and a ``Poly3DCollection`` of cells (``set_verts``, which
-    sorts them by depth). Nothing is removed or re-created between frames.
-    """
-
-    def __init__(self, ax, *, groups, cell_colors, fontsize: float, compact: bool):
-        from matplotlib.collections import LineCollection, PathCollection
-
-        self.ax = ax
-        self.three_d = ax.name == "3d"
-        self.groups = groups  # list of (label, colour, row mask)
-        self.compact = compact
-        d = 3 if self.three_d else 2
-        self.regions = None
-        if cell_colors is not None:
-            colors, which = np.unique(cell_colors, axis=0, return_inverse=True)
-            self.cell_groups = [np.flatnonzero(which == k) for k in range(len(colors))]
-            if self.three_d:
-                from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-
-                # No edges and no antialiasing, so that neighbouring cells
-                # tile the surface without seams.
-                self.regions = Poly3DCollection(
-                    np.zeros((len(cell_colors), 4, d)),
-                    facecolors=cell_colors,
-                    edgecolors="none",
-                    linewidths=0,
-                    antialiased=False,
-                    zorder=0,
-                )
-                ax.add_collection3d(self.regions)
-            else:
-                self.regions = PathCollection(
-                    [],
-                    facecolors=colors,
-                    edgecolors="none",
-                    linewidths=0,
-                    zorder=0,
-                    offset_transform=None,
-                )
-                self.regions.set_transform(ax.transData)
-                ax.add_collection(self.regions, autolim=False)
-        line_style = dict(colors=_LINE_COLOR, linewidths=0.5, alpha=0.55, zorder=1)
-        if self.three_d:
-            from mpl_toolkits.mplot3d.art3d import Line3DCollection
-
-            self.lines = Line3DCollection(np.zeros((1, 2, 3)), **line_style)
-            ax.add_collection3d(self.lines)
-        else:
-            self.lines = LineCollection(np.zeros((1, 2, 2)), **line_style)
-            ax.add_collection(self.lines)
-        self.points = []
-        marker = dict(
-            linestyle="none",
-            marker="o",
-            markersize=2.2 if compact else 2.8,
-            markeredgewidth=0,
-            alpha=0.85,
-            zorder=2,
-        )
-        for label, color, _ in groups:
-            empty = [[] for _ in range(d)]
-            (artist,) = ax.plot(*empty, color=color, label=label, **marker)
-            self.points.append(artist)
-        ax.tick_params(labelsize=fontsize - 1.5, pad=1)
-        if not self.three_d:
-            from matplotlib.ticker import MaxNLocator
-
-            ax.xaxis.set_major_locator(MaxNLocator(5))
-            ax.yaxis.set_major_locator(MaxNLocator(5))
-        if compact:
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if self.three_d:
-                ax.set_zticks([])
-        if self.three_d:
-            # Depth sorting would bury the points under the region surface;
-            # fixed order instead: regions, then grid lines, then points.
-            ax.computed_zorder = False
-            ax.set_box_aspect((1, 1, 1), zoom=1.1 if compact else 0.95)
-        else:
-            ax.set_aspect("equal", adjustable="box")
-        self.fontsize = fontsize
-
-    def artists(self) -> list:
-        return [a for a in (self.regions, self.lines, *self.points) if a is not None]
-
-    def update(self, state: dict, *, azim: float | None = None) -> None:
-        ax = self.ax
-        P = state["points"]
-        self.lines.set_segments(state["lines"])
-        for artist, (_, _, mask) in zip(self.points, self.groups, strict=True):
-            if self.three_d:
-                artist.set_data_3d(P[mask, 0], P[mask, 1], P[mask, 2])
-            else:
-                artist.set_data(P[mask, 0], P[mask, 1])
-        if self.regions is not None:
-            cells = _cell_verts(state["lattice"])
-            if self.three_d:
-                self.regions.set_verts(cells)
-            else:
-                self.regions.set_paths(_region_paths(cells, self.cell_groups))
-        lim = state["limits"]
-        ax.set_xlim(*lim[0])
-        ax.set_ylim(*lim[1])
-        if self.three_d:
-            ax.set_zlim(*lim[2])
-            if azim is not None:
-                ax.view_init(elev=ax.elev, azim=azim)
-        ax.set_title(state["title"], fontsize=self.fontsize, pad=3)
-        if not self.compact:
-            labels = state["axis_labels"]
-            ax.set_xlabel(labels[0], fontsize=self.fontsize - 1, labelpad=1)
-            ax.set_ylabel(labels[1], fontsize=self.fontsize - 1, labelpad=1)
-            if self.three_d:
-                ax.set_zlabel(labels[2], fontsize=self.fontsize - 1, labelpad=1)
-
-
-# --------------------------------------------------------------------------
-# The public class
-# --------------------------------------------------------------------------
 
 
 class LayerTransformAnimation:
@@ -837,15 +153,11 @@ class LayerTransformAnimation:
     ):
         from ..plot._base import class_colors
 
-        if projection not in _PROJECTIONS:
-            raise ValueError(
-                f"projection must be one of {list(_PROJECTIONS)}, got {projection!r}."
-            )
-        self.frames_per_transition = _check_int(
+        self.projection = checks.check_projection(projection)
+        self.frames_per_transition = checks.check_int(
             "frames_per_transition", frames_per_transition, 1
         )
-        self.hold_frames = _check_int("hold_frames", hold_frames, 0)
-        self.projection = projection
+        self.hold_frames = checks.check_int("hold_frames", hold_frames, 0)
         self.show_points = bool(show_points)
         self.elev, self.azim = float(elev), float(azim)
         self.rotation_per_frame = rotation_per_frame
@@ -853,7 +165,7 @@ class LayerTransformAnimation:
         if not self.stages_ or any(len(s) < 2 for s in self.stages_):
             raise ValueError("Each net needs the input and at least one more stage.")
         n = len(self.stages_[0][0].values)
-        self.y = _check_y(y, n)
+        self.y = checks.check_y(y, n)
         self.titles_ = list(titles) if titles is not None else [""] * len(self.stages_)
         if len(self.titles_) != len(self.stages_):
             raise ValueError(
@@ -880,27 +192,16 @@ class LayerTransformAnimation:
         self.classes_ = classes
         self.colors_ = class_colors(classes)
 
-        self._limits = [self._limit_table(st) for st in self.stages_]
-        self.frames_ = self._timeline(max(len(s) for s in self.stages_))
+        self._limits = [
+            timeline.view_table([stage_box(st) for st in stages])
+            for stages in self.stages_
+        ]
+        self.frames_ = timeline.frame_table(
+            max(len(s) for s in self.stages_),
+            self.frames_per_transition,
+            self.hold_frames,
+        )
         self.n_frames_ = len(self.frames_)
-
-    @staticmethod
-    def _limit_table(stages: Sequence[Stage]) -> list[np.ndarray]:
-        """View limits: the first stage, each transition, the last stage.
-
-        A transition's limits hold one box around both of its endpoints, so
-        the view is still while the data move.
-        """
-        boxes = [_stage_box(st) for st in stages]
-        table = [_view_limits(*boxes[0], square=True)]
-        for (lo_a, hi_a), (lo_b, hi_b) in itertools.pairwise(boxes):
-            table.append(
-                _view_limits(
-                    np.minimum(lo_a, lo_b), np.maximum(hi_a, hi_b), square=True
-                )
-            )
-        table.append(_view_limits(*boxes[-1], square=True))
-        return table
 
     # ------------------------------------------------------------------
     # Construction from nets
@@ -1052,76 +353,44 @@ class LayerTransformAnimation:
         and ``titles`` gives one title per net (default ``"net 0"``, ...).
         ``axes`` must hold one axes per net.
         """
-        from sklearn.base import is_classifier
-
         nets = list(nets)
         if not nets:
             raise ValueError("nets is empty; pass at least one fitted net.")
         for i, net in enumerate(nets):
-            _check_net(net, None if len(nets) == 1 else i)
-        X_arr, names, frame = _check_X(X)
-        y_arr = _check_y(y, len(X_arr))
-        layers = _check_layers(layers)
-        if activations is not None and not isinstance(activations, Mapping):
-            raise TypeError(
-                "activations must be a dict such as {'fc1': 'relu'}, got "
-                f"{type(activations).__name__}."
-            )
-        grid_lines = _check_int("grid_lines", grid_lines, 2)
-        grid_resolution = _check_int("grid_resolution", grid_resolution, 2)
-        region_resolution = _check_int("region_resolution", region_resolution, 2)
-        if not isinstance(padding, numbers.Real) or not padding >= 0:
-            raise ValueError(f"padding must be a number >= 0, got {padding!r}.")
-        if projection not in _PROJECTIONS:
-            raise ValueError(
-                f"projection must be one of {list(_PROJECTIONS)}, got {projection!r}."
-            )
-        if decision_regions not in ("auto", True, False):
-            raise ValueError(
-                f"decision_regions must be True, False or 'auto', got {decision_regions!r}."
-            )
-        if decision_regions == "auto":
-            decision_regions = all(is_classifier(n) for n in nets)
-        for what, wanted in (
-            ("decision_regions=True", decision_regions),
-            ("predict_proba_stage=True", predict_proba_stage),
-        ):
-            if wanted and not all(is_classifier(n) for n in nets):
-                raise ValueError(
-                    f"{what} needs classifiers (class probabilities from "
-                    "predict_proba); at least one net is not a classifier."
-                )
-        X_names = names
-        for i, net in enumerate(nets):
-            fitted = getattr(net, "feature_names_in_", None)
-            if fitted is None:
-                continue
-            fitted = [str(c) for c in fitted]
-            if X_names is None:
-                names = names or fitted
-            elif fitted != X_names:
-                raise ValueError(
-                    f"The columns of X {X_names} differ from the feature names the "
-                    f"net{'' if len(nets) == 1 else f's[{i}]'} was fitted with "
-                    f"{fitted}."
-                )
+            checks.check_net(net, None if len(nets) == 1 else i)
+        X_arr, names, frame = checks.check_X(X)
+        y_arr = checks.check_y(y, len(X_arr))
+        layers = checks.check_layers(layers)
+        checks.check_activations(activations)
+        grid_lines = checks.check_int("grid_lines", grid_lines, 2)
+        grid_resolution = checks.check_int("grid_resolution", grid_resolution, 2)
+        region_resolution = checks.check_int("region_resolution", region_resolution, 2)
+        padding = checks.check_padding(padding)
+        checks.check_projection(projection)
+        decision_regions = checks.check_decision_regions(
+            decision_regions, predict_proba_stage, nets
+        )
+        names = checks.input_names(nets, names)
         if titles is None:
             titles = [""] if len(nets) == 1 else [f"net {i}" for i in range(len(nets))]
         titles = [str(t) for t in titles]
         if len(titles) != len(nets):
             raise ValueError(f"titles has {len(titles)} entries for {len(nets)} nets.")
-        _check_int("frames_per_transition", frames_per_transition, 1)
-        _check_int("hold_frames", hold_frames, 0)
+        # Checked again by the constructor, but before the forward passes here.
+        checks.check_int("frames_per_transition", frames_per_transition, 1)
+        checks.check_int("hold_frames", hold_frames, 0)
 
-        lo, hi = _input_box(X_arr, float(padding))
-        lines_in = _grid_lines(lo, hi, grid_lines, grid_resolution)
-        lattice_in = _lattice(lo, hi, region_resolution) if decision_regions else None
+        lo, hi = geometry.input_box(X_arr, padding)
+        lines_in = geometry.grid_lines(lo, hi, grid_lines, grid_resolution)
+        lattice_in = (
+            geometry.lattice(lo, hi, region_resolution) if decision_regions else None
+        )
         input_labels = tuple(names) if names else ("x[0]", "x[1]")
         if projection == "3d":
             input_labels = (*input_labels, "")
         stages, cells = [], []
         for net, title in zip(nets, titles, strict=True):
-            st, cc = _capture_panel(
+            st, cc = capture_stages(
                 net,
                 X_arr,
                 frame,
@@ -1156,56 +425,6 @@ class LayerTransformAnimation:
     # Timeline
     # ------------------------------------------------------------------
 
-    def _timeline(self, n_stages: int) -> pd.DataFrame:
-        F, H = self.frames_per_transition, self.hold_frames
-        T = n_stages - 1
-        rows = []
-
-        def add(kind, src, dst, alpha, lim_a, lim_b, zoom):
-            rows.append((kind, src, dst, alpha, lim_a, lim_b, zoom))
-
-        # Limit indices point into _limit_table: 0 is the first stage's own
-        # view, t + 1 transition t's view, T + 1 the last stage's own view.
-        # Hold frames zoom from one to the next while nothing moves.
-        add("stage", 0, 0, 0.0, 0, 0, 0.0)
-        for j in range(1, H + 1):
-            add("stage", 0, 0, 0.0, 0, 1, j / H)
-        for t in range(T):
-            for j in range(1, F + 1):
-                if j < F:
-                    add("move", t, t + 1, j / F, t + 1, t + 1, 0.0)
-                else:
-                    add("stage", t + 1, t + 1, 0.0, t + 1, t + 1, 0.0)
-            for j in range(1, H + 1):
-                add("stage", t + 1, t + 1, 0.0, t + 1, t + 2, j / H)
-        frame = pd.DataFrame(
-            rows,
-            columns=[
-                "kind",
-                "stage_from",
-                "stage_to",
-                "alpha",
-                "limits_from",
-                "limits_to",
-                "zoom",
-            ],
-        )
-        frame.index.name = "frame"
-        return frame
-
-    def _clamped(self, i: int, panel: int):
-        row = self.frames_.iloc[i]
-        last = len(self.stages_[panel]) - 1
-        src, dst = int(row.stage_from), int(row.stage_to)
-        alpha = float(row.alpha)
-        if dst > last:
-            src = dst = last
-            alpha = 0.0
-        # A net with fewer stages holds its last stage in its own last view.
-        la = min(int(row.limits_from), last + 1)
-        lb = min(int(row.limits_to), last + 1)
-        return src, dst, alpha, la, lb, float(row.zoom)
-
     def frame_coordinates(self, frame: int, panel: int = 0) -> dict[str, Any]:
         """What frame ``frame`` of panel ``panel`` shows, in drawing space.
 
@@ -1220,17 +439,19 @@ class LayerTransformAnimation:
         frame = self._frame_index(frame)
         if not 0 <= panel < len(self.stages_):
             raise IndexError(f"panel must be in [0, {len(self.stages_)}), got {panel}.")
-        src, dst, alpha, la, lb, zoom = self._clamped(frame, panel)
+        src, dst, alpha, la, lb, zoom = timeline.panel_frame(
+            self.frames_.iloc[frame], len(self.stages_[panel])
+        )
         a, b = self.stages_[panel][src], self.stages_[panel][dst]
         lattice = None
         if a.lattice_coords is not None:
-            lattice = _lerp(a.lattice_coords, b.lattice_coords, alpha)
+            lattice = geometry.lerp(a.lattice_coords, b.lattice_coords, alpha)
         limits = self._limits[panel]
         return {
-            "points": _lerp(a.coords, b.coords, alpha),
-            "lines": _lerp(a.line_coords, b.line_coords, alpha),
+            "points": geometry.lerp(a.coords, b.coords, alpha),
+            "lines": geometry.lerp(a.line_coords, b.line_coords, alpha),
             "lattice": lattice,
-            "limits": _lerp(limits[la], limits[lb], zoom),
+            "limits": geometry.lerp(limits[la], limits[lb], zoom),
             "title": self._title(panel, src, dst, alpha),
             "axis_labels": (a if alpha < 0.5 else b).axis_labels,
             "stage_from": src,
@@ -1279,12 +500,14 @@ class LayerTransformAnimation:
         cells = self.cell_classes_[panel]
         if cells is None:
             return None
-        light = {c: _lighten(col, _REGION_LIGHTEN) for c, col in self.colors_.items()}
+        light = {c: lighten(col, REGION_LIGHTEN) for c, col in self.colors_.items()}
         return np.array([light[c] for c in cells])
 
+    def _has_regions(self) -> bool:
+        return any(c is not None for c in self.cell_classes_)
+
     def _has_legend(self) -> bool:
-        regions = any(c is not None for c in self.cell_classes_)
-        return (self.show_points and self.y is not None) or regions
+        return (self.show_points and self.y is not None) or self._has_regions()
 
     def _layout_inches(self, compact: bool):
         """Axes side and margins (inches): left, right, bottom, top, wspace, hspace.
@@ -1307,11 +530,29 @@ class LayerTransformAnimation:
         return 2.5, 0.55, 0.12, legend + 0.42, title, 0.62, 0.5
 
     def _new_axes(self, axes, nrows, ncols, figsize, what, compact):
+        """``(figure, grid of axes, whether the figure is ours)``."""
         from ..plot._base import get_figure_axes
 
         want_3d = self.projection == "3d"
-        if axes is not None:
-            fig, grid = get_figure_axes(axes, nrows, ncols, what=what)
+        own = axes is None
+        if own:
+            side, left, right, bottom, top, ws, hs = self._layout_inches(compact)
+            if figsize is None:
+                figsize = (
+                    left + right + ncols * side + (ncols - 1) * ws,
+                    bottom + top + nrows * side + (nrows - 1) * hs,
+                )
+        fig, grid = get_figure_axes(
+            axes,
+            nrows,
+            ncols,
+            figsize=figsize,
+            what=what,
+            subplot_kw={"projection": "3d"} if want_3d else None,
+            # Margins are set below, in inches (see _layout_inches).
+            layout=None,
+        )
+        if not own:
             if any((ax.name == "3d") != want_3d for ax in grid.flat):
                 raise ValueError(
                     f"projection={self.projection!r} needs "
@@ -1322,21 +563,6 @@ class LayerTransformAnimation:
                     )
                 )
             return fig, grid, False
-        import matplotlib.pyplot as plt
-
-        side, left, right, bottom, top, ws, hs = self._layout_inches(compact)
-        if figsize is None:
-            figsize = (
-                left + right + ncols * side + (ncols - 1) * ws,
-                bottom + top + nrows * side + (nrows - 1) * hs,
-            )
-        fig, grid = plt.subplots(
-            nrows,
-            ncols,
-            figsize=figsize,
-            squeeze=False,
-            subplot_kw={"projection": "3d"} if want_3d else None,
-        )
         width, height = fig.get_size_inches()
         axes_w = max((width - left - right - (ncols - 1) * ws) / ncols, 0.1)
         axes_h = max((height - bottom - top - (nrows - 1) * hs) / nrows, 0.1)
@@ -1374,7 +600,7 @@ class LayerTransformAnimation:
         self.figure_, self.axes_ = fig, grid[0]
         groups = self._groups() if self.show_points else []
         self.views_ = [
-            _PanelView(
+            PanelView(
                 ax,
                 groups=groups,
                 cell_colors=self._cell_colors(p),
@@ -1392,7 +618,7 @@ class LayerTransformAnimation:
         from matplotlib.patches import Patch
 
         handles, title = [], None
-        regions = any(c is not None for c in self.cell_classes_)
+        regions = self._has_regions()
         if self.show_points and self.y is not None:
             for c in self.classes_:
                 handles.append(
@@ -1411,9 +637,7 @@ class LayerTransformAnimation:
         elif regions:
             for c in self.classes_:
                 handles.append(
-                    Patch(
-                        color=_lighten(self.colors_[c], _REGION_LIGHTEN), label=str(c)
-                    )
+                    Patch(color=lighten(self.colors_[c], REGION_LIGHTEN), label=str(c))
                 )
             title = "predicted class"
         if not handles:
@@ -1530,12 +754,6 @@ class LayerTransformAnimation:
                 writer.grab_frame()
                 bar.update(1)
 
-    @staticmethod
-    def _check_fps(fps) -> float:
-        if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not fps > 0:
-            raise ValueError(f"fps must be a positive number, got {fps!r}.")
-        return float(fps)
-
     def save(
         self,
         path: str | os.PathLike,
@@ -1563,7 +781,7 @@ class LayerTransformAnimation:
         """
         from matplotlib import animation
 
-        fps = self._check_fps(fps)
+        fps = checks.check_fps(fps)
         path = os.fspath(path)
         ext = os.path.splitext(path)[1].lower()
         if ext == ".gif":
@@ -1620,7 +838,7 @@ class LayerTransformAnimation:
         import matplotlib as mpl
         from matplotlib.animation import HTMLWriter
 
-        fps = self._check_fps(fps)
+        fps = checks.check_fps(fps)
         rc = {} if embed_limit is None else {"animation.embed_limit": embed_limit}
         with tempfile.TemporaryDirectory() as tmp, mpl.rc_context(rc):
             path = os.path.join(tmp, "animation.html")
@@ -1636,7 +854,7 @@ class LayerTransformAnimation:
         """
         from matplotlib.animation import FuncAnimation
 
-        fps = self._check_fps(fps)
+        fps = checks.check_fps(fps)
         if not hasattr(self, "views_"):
             self.plot()
         return FuncAnimation(
@@ -1674,7 +892,7 @@ class LayerTransformAnimation:
                     ax.set_axis_off()
                     continue
                 st = stages[k]
-                view = _PanelView(
+                view = PanelView(
                     ax, groups=groups, cell_colors=colors, fontsize=7.0, compact=True
                 )
                 view.update(
@@ -1682,7 +900,7 @@ class LayerTransformAnimation:
                         "points": st.coords,
                         "lines": st.line_coords,
                         "lattice": st.lattice_coords,
-                        "limits": _view_limits(*_stage_box(st), square=True),
+                        "limits": geometry.view_limits(*stage_box(st), square=True),
                         "title": f"{st.name_line()}\n{st.width_line(self._n_draw)}",
                         "axis_labels": st.axis_labels,
                     }

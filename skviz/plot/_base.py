@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
+
 import numpy as np
+
+from .. import analysis
 
 
 def get_figure_ax(ax=None, figsize=None):
@@ -70,27 +75,134 @@ def contrast_color(rgba) -> str:
     return "white" if luminance < 0.45 else "0.15"
 
 
+def cell_text(value: float) -> str:
+    """``value`` with two decimals, as written in a heatmap cell."""
+    text = f"{value:.2f}"
+    # Rounding can leave "-0.00", which reads as a sign that is not there.
+    return "0.00" if text == "-0.00" else text
+
+
+def annotate_cells(ax, image, values, *, shown=None, origin=(0, 0), fontsize=6.5):
+    """Write every finite entry of ``values`` in its cell of ``image``.
+
+    ``values[i, j]`` goes at column ``origin[1] + j``, row ``origin[0] + i``
+    of the image, in black or white, whichever reads better on the colour
+    of the cell; that colour is the one of ``shown[i, j]`` when the image
+    draws other numbers than the ones written (e.g. rescaled kernels).
+    """
+    shown = values if shown is None else shown
+    row, col = origin
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            ax.text(
+                col + j,
+                row + i,
+                cell_text(value),
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color=contrast_color(image.cmap(image.norm(shown[i, j]))),
+            )
+
+
+# ----------------------------------------------------------------------
+# Checks and lookups shared by the from_estimator constructors
+# ----------------------------------------------------------------------
+
+
+def labels_per_sample(y, n_samples: int) -> np.ndarray:
+    """``y`` as a 1-D array of ``n_samples`` labels (checked before a forward pass)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_samples:
+        raise ValueError(
+            f"y must hold one label per sample of X ({n_samples}), got shape {y.shape}."
+        )
+    return y
+
+
+def check_indices(choice, total: int, name: str) -> np.ndarray:
+    """Positions among ``total`` (channels, say) as a non-empty 1-D int array."""
+    idx = np.atleast_1d(np.asarray(choice))
+    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+        raise ValueError(
+            f"{name} must be a non-empty sequence of ints, got {choice!r}."
+        )
+    if idx.min() < 0 or idx.max() >= total:
+        raise ValueError(f"{name} must lie in [0, {total - 1}], got {idx.tolist()}.")
+    return idx
+
+
+def net_classes(net, n_columns: int) -> np.ndarray:
+    """The labels of ``predict_proba``'s columns.
+
+    ``net.classes_``; ``0 .. n_columns - 1`` when the net has none or they
+    do not match the columns (skorch's own ``predict`` is the argmax over
+    the columns).
+    """
+    try:
+        classes = np.asarray(net.classes_)
+    except AttributeError:
+        classes = None
+    if classes is None or len(classes) != n_columns:
+        classes = np.arange(n_columns)
+    return classes
+
+
+def unit_values(activations, reduce, layer: str | None) -> tuple[np.ndarray, bool]:
+    """A layer's values as ``(n_samples, n_units)``; True if channels were averaged.
+
+    Non-finite values are masked with a warning here (see
+    :func:`skviz.analysis.unit_matrix`); wrap the analyses that follow in
+    :func:`nonfinite_warned` so that they do not warn again.
+    """
+    what = f"activations of {layer!r}" if layer else "activations"
+    A = analysis.unit_matrix(activations, reduce, what=what)
+    return A, np.ndim(activations) > 2 and reduce == "mean"
+
+
+@contextmanager
+def nonfinite_warned():
+    """Silence :class:`skviz.analysis.NonFiniteWarning`: already warned about."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", analysis.NonFiniteWarning)
+        yield
+
+
 # ----------------------------------------------------------------------
 # Grids, layers and labels (used by the analysis displays)
 # ----------------------------------------------------------------------
 
 
 def get_figure_axes(
-    axes=None, nrows: int = 1, ncols: int = 1, *, figsize=None, what=""
+    axes=None,
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize=None,
+    what="",
+    subplot_kw: dict | None = None,
+    layout: str | None = "constrained",
 ):
     """Return ``(figure, axes)`` with ``axes`` an ``(nrows, ncols)`` object array.
 
-    A new constrained-layout figure is created only when ``axes`` is None.
-    Otherwise ``axes`` must hold exactly ``nrows * ncols`` Axes (a single
-    Axes is accepted for a 1 x 1 grid), given flat or in any shape; they
-    are used row by row.
+    A new figure is created only when ``axes`` is None, with ``layout``
+    (constrained by default; None for a caller that places the axes
+    itself) and ``subplot_kw`` for every axes (e.g. ``{"projection":
+    "3d"}``). Otherwise ``axes`` must hold exactly ``nrows * ncols`` Axes
+    (a single Axes is accepted for a 1 x 1 grid), given flat or in any
+    shape; they are used row by row.
     """
     import matplotlib.pyplot as plt
     from matplotlib.axes import Axes
 
     if axes is None:
         fig, grid = plt.subplots(
-            nrows, ncols, figsize=figsize, layout="constrained", squeeze=False
+            nrows,
+            ncols,
+            figsize=figsize,
+            layout=layout,
+            squeeze=False,
+            subplot_kw=subplot_kw,
         )
         return fig, grid
     flat = (

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from .. import analysis
-from ._base import class_label, color_scale, contrast_color, get_figure_ax, tick_step
+from ._base import (
+    annotate_cells,
+    class_label,
+    color_scale,
+    get_figure_ax,
+    labels_per_sample,
+    nonfinite_warned,
+    tick_step,
+    unit_values,
+)
 
 __all__ = ["ClassProfileDisplay"]
 
@@ -109,11 +117,7 @@ class ClassProfileDisplay:
         **plot_kwargs
             ``kind``, ``spread``, ``order`` for :meth:`plot`.
         """
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(
-                f"y must hold one label per sample of X ({len(X)}), got shape {y.shape}."
-            )
+        y = labels_per_sample(y, len(X))
         A = net.transform_layer(X, layer, activation=activation, batch_size=batch_size)
         return cls.from_activations(
             A,
@@ -138,19 +142,12 @@ class ClassProfileDisplay:
         **plot_kwargs,
     ) -> ClassProfileDisplay:
         """Profile precomputed activations (``(n_samples, n_units)`` or conv)."""
-        what = f"activations of {layer!r}" if layer else "activations"
-        A = analysis.unit_matrix(activations, reduce, what=what)
-        with warnings.catch_warnings():
-            # Already warned about (and masked) above.
-            warnings.simplefilter("ignore", analysis.NonFiniteWarning)
+        A, reduced = unit_values(activations, reduce, layer)
+        with nonfinite_warned():
             profile = analysis.class_profile(A, y)
             sel = analysis.selectivity(A, y) if len(np.unique(y)) > 1 else None
         return cls(
-            profile,
-            sel,
-            layer=layer,
-            class_names=class_names,
-            reduced=np.ndim(activations) > 2 and reduce == "mean",
+            profile, sel, layer=layer, class_names=class_names, reduced=reduced
         ).plot(ax=ax, **plot_kwargs)
 
     def plot(
@@ -310,15 +307,5 @@ class ClassProfileDisplay:
         if annotate is None:
             annotate = M.size <= 200
         if annotate:
-            for (i, j), value in np.ndenumerate(M):
-                if np.isfinite(value):
-                    ax.text(
-                        j,
-                        i,
-                        f"{value:.2f}".replace("-0.00", "0.00"),
-                        ha="center",
-                        va="center",
-                        fontsize=6.5,
-                        color=contrast_color(im.cmap(im.norm(value))),
-                    )
+            annotate_cells(ax, im, M)
         fig.colorbar(im, ax=ax, label="class mean activation")

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from .. import analysis
-from ._base import class_label, color_scale, get_figure_axes
+from ._base import check_indices, class_label, color_scale, get_figure_axes
 
 __all__ = ["FeatureMapDisplay"]
 
@@ -94,16 +94,7 @@ def _channel_choice(channels, layer: str, n_channels: int, max_channels: int):
     choice = channels.get(layer) if isinstance(channels, Mapping) else channels
     if choice is None:
         return list(range(min(n_channels, max_channels)))
-    idx = np.atleast_1d(np.asarray(choice))
-    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
-        raise ValueError(
-            f"channels for {layer!r} must be a non-empty sequence of ints, got {choice!r}."
-        )
-    if idx.min() < 0 or idx.max() >= n_channels:
-        raise ValueError(
-            f"channels for {layer!r} must lie in [0, {n_channels - 1}], got {idx.tolist()}."
-        )
-    return idx.tolist()
+    return check_indices(choice, n_channels, f"channels for {layer!r}").tolist()
 
 
 class FeatureMapDisplay:

@@ -8,16 +8,17 @@ from typing import Literal
 import numpy as np
 
 from .. import analysis
-from ._base import contrast_color, get_figure_ax, layer_module, tick_step
+from ._base import (
+    annotate_cells,
+    check_indices,
+    get_figure_ax,
+    layer_module,
+    tick_step,
+)
 
 __all__ = ["KernelGridDisplay"]
 
 _GAP = 1  # blank pixels between neighbouring kernels in the mosaic
-
-
-def _fmt(value: float) -> str:
-    text = f"{value:.2f}"
-    return "0.00" if text == "-0.00" else text
 
 
 def _channels(selection, total: int, limit: int, what: str):
@@ -26,17 +27,7 @@ def _channels(selection, total: int, limit: int, what: str):
         if total <= limit:
             return np.arange(total), None
         return np.arange(limit), f"first {limit} of {total} {what} channels"
-    idx = np.asarray(selection)
-    if idx.ndim == 0:
-        idx = idx.reshape(1)
-    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
-        raise ValueError(
-            f"{what}_channels must be a non-empty sequence of ints, got {selection!r}."
-        )
-    if idx.min() < 0 or idx.max() >= total:
-        raise ValueError(
-            f"{what}_channels must lie in [0, {total - 1}], got {idx.tolist()}."
-        )
+    idx = check_indices(selection, total, f"{what}_channels")
     note = None if len(idx) == total else f"{len(idx)} of {total} {what} channels"
     return idx, note
 
@@ -227,19 +218,14 @@ class KernelGridDisplay:
         if annotate:
             for a in range(n_o):
                 for b in range(n_i):
-                    r, c = origin(a, b)
-                    for (i, j), value in np.ndenumerate(K[a, b]):
-                        if np.isfinite(value):
-                            rgba = im.cmap(im.norm(shown[a, b, i, j]))
-                            ax.text(
-                                c + j,
-                                r + i,
-                                _fmt(value),
-                                ha="center",
-                                va="center",
-                                fontsize=6,
-                                color=contrast_color(rgba),
-                            )
+                    annotate_cells(
+                        ax,
+                        im,
+                        K[a, b],
+                        shown=shown[a, b],
+                        origin=origin(a, b),
+                        fontsize=6,
+                    )
         row_labels = (
             [f"in {c}" for c in ins] if transposed else [f"out {c}" for c in outs]
         )

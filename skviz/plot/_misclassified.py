@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 
@@ -10,7 +9,16 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis
-from ._base import class_label, contrast_color, get_figure_ax, tick_step
+from ._base import (
+    annotate_cells,
+    class_label,
+    get_figure_ax,
+    labels_per_sample,
+    net_classes,
+    nonfinite_warned,
+    tick_step,
+    unit_values,
+)
 
 __all__ = ["MisclassifiedDisplay"]
 
@@ -25,13 +33,7 @@ def _predictions(net, X):
             f"predict_proba returned shape {proba.shape}; MisclassifiedDisplay needs "
             "a classifier with one probability column per class."
         )
-    try:
-        classes = np.asarray(net.classes_)
-    except AttributeError:
-        classes = None
-    if classes is None or len(classes) != proba.shape[1]:
-        # skorch's own predict() is argmax over the columns.
-        classes = np.arange(proba.shape[1])
+    classes = net_classes(net, proba.shape[1])
     return proba, classes[proba.argmax(axis=1)], classes
 
 
@@ -120,11 +122,7 @@ class MisclassifiedDisplay:
         batch_size : int, optional
         ax : matplotlib Axes, optional
         """
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(
-                f"y must hold one label per sample of X ({len(X)}), got shape {y.shape}."
-            )
+        y = labels_per_sample(y, len(X))
         A = net.transform_layer(X, layer, activation=activation, batch_size=batch_size)
         proba, y_pred, classes = _predictions(net, X)
         index = X.index if isinstance(X, pd.DataFrame) else None
@@ -159,11 +157,8 @@ class MisclassifiedDisplay:
         **plot_kwargs,
     ) -> MisclassifiedDisplay:
         """Compare from precomputed activations and predictions."""
-        what = f"activations of {layer!r}" if layer else "activations"
-        A = analysis.unit_matrix(activations, reduce, what=what)
-        with warnings.catch_warnings():
-            # Already warned about (and masked) above.
-            warnings.simplefilter("ignore", analysis.NonFiniteWarning)
+        A, reduced = unit_values(activations, reduce, layer)
+        with nonfinite_warned():
             comparison = analysis.compare_misclassified(A, y_true, y_pred)
         table = analysis.misclassified_samples(
             y_true, y_pred, proba, classes=classes, index=index
@@ -174,7 +169,7 @@ class MisclassifiedDisplay:
             layer=layer,
             n_samples=len(A),
             class_names=class_names,
-            reduced=np.ndim(activations) > 2 and reduce == "mean",
+            reduced=reduced,
         ).plot(ax=ax, **plot_kwargs)
 
     def _rows(self):
@@ -268,17 +263,7 @@ class MisclassifiedDisplay:
         if annotate is None:
             annotate = image.size <= 200
         if annotate:
-            for (i, j), value in np.ndenumerate(image):
-                if np.isfinite(value):
-                    ax.text(
-                        j,
-                        i,
-                        f"{value:.2f}".replace("-0.00", "0.00"),
-                        ha="center",
-                        va="center",
-                        fontsize=6.5,
-                        color=contrast_color(im.cmap(im.norm(value))),
-                    )
+            annotate_cells(ax, im, image)
         fig.colorbar(im, ax=ax, label=f"mean activation / difference (±{limit:.3g})")
         n_wrong = len(self.misclassified_)
         total = f" of {self.n_samples}" if self.n_samples else ""

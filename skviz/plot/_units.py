@@ -91,19 +91,13 @@ def _apply_activation(values: np.ndarray, spec: ActivationSpec) -> np.ndarray:
         return values
     import torch
 
-    from ..capture import ACTIVATIONS
+    from ..capture import resolve_activation
 
-    if isinstance(spec, str):
-        if spec not in ACTIVATIONS:
-            raise ValueError(
-                f"Unknown activation {spec!r}; use one of {sorted(ACTIVATIONS)} "
-                "or a callable taking and returning a tensor."
-            )
-        spec = ACTIVATIONS[spec]
-    elif not callable(spec):
+    if not isinstance(spec, str) and not callable(spec):
         raise TypeError(f"activation must be a str or a callable, got {spec!r}.")
+    fn = resolve_activation(spec)
     with torch.no_grad():
-        return spec(torch.from_numpy(values)).numpy()
+        return fn(torch.from_numpy(values)).numpy()
 
 
 def unit_report_from_estimator(
@@ -168,19 +162,32 @@ def unit_report_from_estimator(
         layer: _apply_activation(A, _activation_for(activation, layer))
         for layer, A in values.items()
     }
-    report = analysis.unit_report(
+    return _unit_report(
         values,
-        y=y,
+        y,
         tol=tol,
         saturation_bounds=bounds,
         saturation_margin=saturation_margin,
         saturation_threshold=saturation_threshold,
         per_channel=per_channel,
     )
+
+
+def _unit_report(
+    values: Mapping[str, np.ndarray], y, *, tol: float, per_channel: bool, **kwargs
+) -> pd.DataFrame:
+    """:func:`skviz.analysis.unit_report`, with what the picture needs in ``attrs``.
+
+    ``attrs``: ``n_samples``, ``tol`` and ``channel_layers`` (the layers
+    whose units are conv channels).
+    """
+    report = analysis.unit_report(
+        values, y=y, tol=tol, per_channel=per_channel, **kwargs
+    )
     report.attrs.update(
         n_samples=len(next(iter(values.values()))),
         tol=tol,
-        channel_layers=[k for k, v in values.items() if v.ndim > 2 and per_channel],
+        channel_layers=[k for k, v in values.items() if np.ndim(v) > 2 and per_channel],
     )
     return report
 
@@ -296,12 +303,7 @@ class DeadUnitsDisplay:
             per_channel=per_channel,
             batch_size=batch_size,
         )
-        return cls(
-            report,
-            n_samples=report.attrs["n_samples"],
-            tol=tol,
-            channel_layers=report.attrs["channel_layers"],
-        ).plot(axes=axes)
+        return cls._from_report(report, axes)
 
     @classmethod
     def from_activations(
@@ -317,21 +319,25 @@ class DeadUnitsDisplay:
         axes=None,
     ) -> DeadUnitsDisplay:
         """Report and plot from precomputed activations (``{layer: array}``)."""
-        report = analysis.unit_report(
+        report = _unit_report(
             activations,
-            y=y,
+            y,
             tol=tol,
             saturation_bounds=saturation_bounds,
             saturation_margin=saturation_margin,
             saturation_threshold=saturation_threshold,
             per_channel=per_channel,
         )
-        first = next(iter(activations.values()))
-        channel_layers = [
-            k for k, v in activations.items() if np.ndim(v) > 2 and per_channel
-        ]
+        return cls._from_report(report, axes)
+
+    @classmethod
+    def _from_report(cls, report: pd.DataFrame, axes) -> DeadUnitsDisplay:
+        """Plot a report of :func:`_unit_report` (its ``attrs`` name the context)."""
         return cls(
-            report, n_samples=len(first), tol=tol, channel_layers=channel_layers
+            report,
+            n_samples=report.attrs["n_samples"],
+            tol=report.attrs["tol"],
+            channel_layers=report.attrs["channel_layers"],
         ).plot(axes=axes)
 
     def plot(self, axes=None) -> DeadUnitsDisplay:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import analysis
 from ._base import (
-    contrast_color,
+    annotate_cells,
     get_figure_ax,
     inspected_module,
     layer_module,
@@ -37,12 +37,6 @@ def _input_names(net, layer: str, n_inputs: int):
         None,
     )
     return list(names) if first == layer else None
-
-
-def _fmt(value: float) -> str:
-    text = f"{value:.2f}"
-    # Rounding can leave "-0.00", which reads as a sign that is not there.
-    return "0.00" if text == "-0.00" else text
 
 
 class WeightHeatmapDisplay:
@@ -274,17 +268,7 @@ class WeightHeatmapDisplay:
         if annotate is None:
             annotate = n_rows * n_cols <= 300
         if annotate:
-            for (i, j), value in np.ndenumerate(image):
-                if np.isfinite(value):
-                    ax.text(
-                        j,
-                        i,
-                        _fmt(value),
-                        ha="center",
-                        va="center",
-                        fontsize=6.5,
-                        color=contrast_color(im.cmap(im.norm(value))),
-                    )
+            annotate_cells(ax, im, image)
         overflow = finite.size and finite.max() > limit
         self.colorbar_ = fig.colorbar(
             im,

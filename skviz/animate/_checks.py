@@ -1,0 +1,192 @@
+"""Checks of what callers pass to the layer animation, before any work is done."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = [
+    "PROJECTIONS",
+    "check_X",
+    "check_activations",
+    "check_decision_regions",
+    "check_fps",
+    "check_int",
+    "check_layers",
+    "check_net",
+    "check_padding",
+    "check_projection",
+    "check_y",
+    "input_names",
+]
+
+PROJECTIONS = ("pca", "3d")
+
+
+def check_int(name: str, value, minimum: int) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_fps(fps) -> float:
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not fps > 0:
+        raise ValueError(f"fps must be a positive number, got {fps!r}.")
+    return float(fps)
+
+
+def check_projection(projection) -> str:
+    if projection not in PROJECTIONS:
+        raise ValueError(
+            f"projection must be one of {list(PROJECTIONS)}, got {projection!r}."
+        )
+    return projection
+
+
+def check_net(net, index: int | None = None) -> None:
+    """A fitted inspectable net whose samples are points of the plane."""
+    from sklearn.utils.validation import check_is_fitted
+
+    which = "net" if index is None else f"nets[{index}]"
+    if not hasattr(net, "transform_layers"):
+        raise TypeError(
+            f"{which} must be an skviz inspectable net (e.g. "
+            "skviz.InspectableNeuralNetClassifier), got "
+            f"{type(net).__name__}."
+        )
+    check_is_fitted(net)
+    shape = getattr(net, "input_shape_", None)
+    if shape is not None and tuple(shape) != (2,):
+        raise ValueError(
+            f"LayerTransformAnimation supports nets whose input is 2 features per "
+            f"sample (X of shape (n_samples, 2)), so that the input is a plane; "
+            f"{which} was fitted on samples of shape {tuple(shape)}."
+        )
+
+
+def check_X(X) -> tuple[np.ndarray, list[str] | None, pd.DataFrame | None]:
+    """The samples as a float64 (n, 2) array, their feature names, the frame."""
+    frame = X if isinstance(X, pd.DataFrame) else None
+    names = None
+    if frame is not None:
+        names = [str(c) for c in frame.columns]
+        if not all(pd.api.types.is_numeric_dtype(dt) for dt in frame.dtypes):
+            raise ValueError("X must hold numbers only; got non-numeric columns.")
+        arr = frame.to_numpy(dtype=np.float64)
+    elif isinstance(X, torch.Tensor):
+        arr = X.detach().cpu().numpy().astype(np.float64)
+    else:
+        arr = np.asarray(X)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"X must be numeric, got an array of dtype {arr.dtype}.")
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(
+            "LayerTransformAnimation supports 2-D inputs only: X of shape "
+            f"(n_samples, 2), one point of the plane per sample; got shape "
+            f"{arr.shape}."
+        )
+    if len(arr) < 3:
+        raise ValueError(f"X needs at least 3 samples, got {len(arr)}.")
+    if not np.isfinite(arr).all():
+        raise ValueError("X contains NaN or infinity.")
+    return arr, names, frame
+
+
+def check_y(y, n: int) -> np.ndarray | None:
+    """One label per sample (a column vector is accepted), or None."""
+    if y is None:
+        return None
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(
+            f"y must hold one label per sample ({n}), got shape {arr.shape}."
+        )
+    return arr
+
+
+def check_layers(layers) -> list[str] | None:
+    if layers is None:
+        return None
+    if isinstance(layers, str):
+        raise TypeError("layers must be a list of layer names, e.g. ['fc1', 'act1'].")
+    layers = list(layers)
+    if not layers:
+        raise ValueError("layers is empty; pass at least one layer name, or None.")
+    if not all(isinstance(name, str) for name in layers):
+        raise TypeError(f"layers must be strings, got {layers!r}.")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers contains duplicates: {layers}.")
+    return layers
+
+
+def check_activations(activations) -> None:
+    if activations is not None and not isinstance(activations, Mapping):
+        raise TypeError(
+            "activations must be a dict such as {'fc1': 'relu'}, got "
+            f"{type(activations).__name__}."
+        )
+
+
+def check_padding(padding) -> float:
+    if not isinstance(padding, numbers.Real) or not padding >= 0:
+        raise ValueError(f"padding must be a number >= 0, got {padding!r}.")
+    return float(padding)
+
+
+def check_decision_regions(decision_regions, predict_proba_stage, nets) -> bool:
+    """Whether to shade decision regions; both need classifiers.
+
+    ``"auto"`` shades them when every net is a classifier.
+    """
+    from sklearn.base import is_classifier
+
+    if decision_regions not in ("auto", True, False):
+        raise ValueError(
+            f"decision_regions must be True, False or 'auto', got {decision_regions!r}."
+        )
+    if decision_regions == "auto":
+        decision_regions = all(is_classifier(n) for n in nets)
+    for what, wanted in (
+        ("decision_regions=True", decision_regions),
+        ("predict_proba_stage=True", predict_proba_stage),
+    ):
+        if wanted and not all(is_classifier(n) for n in nets):
+            raise ValueError(
+                f"{what} needs classifiers (class probabilities from "
+                "predict_proba); at least one net is not a classifier."
+            )
+    return decision_regions
+
+
+def input_names(nets, X_names: list[str] | None) -> list[str] | None:
+    """Names of the two input features: X's columns, else those nets were fitted with.
+
+    A net fitted on a DataFrame must be shown a DataFrame with the same
+    columns.
+    """
+    names = X_names
+    for i, net in enumerate(nets):
+        fitted = getattr(net, "feature_names_in_", None)
+        if fitted is None:
+            continue
+        fitted = [str(c) for c in fitted]
+        if X_names is None:
+            names = names or fitted
+        elif fitted != X_names:
+            raise ValueError(
+                f"The columns of X {X_names} differ from the feature names the "
+                f"net{'' if len(nets) == 1 else f's[{i}]'} was fitted with "
+                f"{fitted}."
+            )
+    return names
