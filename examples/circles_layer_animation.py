@@ -72,7 +72,7 @@ def train(activation: type[nn.Module], X, y, epochs: int, seed: int):
     return net.fit(X, y)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict[str, Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("circles_layer_animation"))
     parser.add_argument("--epochs", type=int, default=120)
@@ -128,6 +128,7 @@ def main(argv=None) -> None:
     strip = args.out / "circles_filmstrip.png"
     anim.save_filmstrip(strip, dpi=110)
     print(f"wrote {strip}")
+    return {"gif": gif, "filmstrip": strip}
 
 
 if __name__ == "__main__":

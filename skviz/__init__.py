@@ -6,12 +6,14 @@ from .nets import (
     InspectableNeuralNetClassifier,
     InspectableNeuralNetRegressor,
 )
+from .record import WeightRecorder
 
 __all__ = [
     "InspectableMixin",
     "InspectableNeuralNet",
     "InspectableNeuralNetClassifier",
     "InspectableNeuralNetRegressor",
+    "WeightRecorder",
 ]
 
 __version__ = "0.1.0"

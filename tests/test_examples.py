@@ -51,3 +51,39 @@ def test_digits_cnn_feature_maps_example(tmp_path, capsys):
     assert "dead units per layer:" in out
     accuracy = float(re.search(r"accuracy\s+([\d.]+)", out).group(1))
     assert accuracy > 0.8
+
+
+def _check_gif(path: Path, min_frames: int) -> None:
+    with Image.open(path) as img:
+        assert img.format == "GIF"
+        assert img.n_frames >= min_frames
+
+
+def test_digits_weight_updates_example(tmp_path, capsys):
+    paths = _run(
+        "digits_weight_updates.py", tmp_path, "--frames", "3", "--max-units", "10"
+    )
+    pngs = {k: v for k, v in paths.items() if k not in {"gif", "recording"}}
+    _check_pngs(
+        pngs, {"trajectories", "update_histogram", "relative_updates", "weight_ridges"}
+    )
+    _check_gif(paths["gif"], 3)
+    assert paths["recording"].suffix == ".npz"
+
+
+def test_circles_layer_animation_example(tmp_path, capsys):
+    paths = _run(
+        "circles_layer_animation.py",
+        tmp_path,
+        "--epochs",
+        "30",
+        "--frames-per-transition",
+        "2",
+        "--hold-frames",
+        "0",
+        "--no-progress",
+    )
+    _check_pngs({"filmstrip": paths["filmstrip"]}, {"filmstrip"})
+    _check_gif(paths["gif"], 8)
+    out = capsys.readouterr().out
+    assert all(f"{name}: training accuracy" in out for name in ("tanh", "ReLU", "GELU"))

@@ -1,0 +1,260 @@
+"""NetworkUpdateAnimation: seed 003's colour rule, layout, frames and files."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.datasets import load_wine
+from skorch import NeuralNetClassifier
+
+from skviz.animate import NetworkUpdateAnimation
+from skviz.animate._network import update_colors, update_thresholds
+from skviz.record import WeightRecorder
+
+RED = (1.0, 0.0, 0.0)
+BLUE = (0.0, 0.0, 1.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _seed_baseline():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "seed003_baseline.py"
+    spec = importlib.util.spec_from_file_location("seed003_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# a hand-made 2 x 3 layer over two frames; values exact in float32
+HAND = np.array(
+    [
+        [[0.75, -0.25, 0.0], [0.25, 0.5, -1.25]],
+        [[0.25, 0.25, 0.25], [0.25, 0.25, 0.25]],
+    ],
+    dtype=np.float32,
+)
+
+
+def test_colour_rule_on_a_hand_made_update():
+    # mean of the 12 values: (0 + 1.5) / 12 = 0.125
+    # d = update - 0.125: frame 0 -> 0.625, -0.375, -0.125, 0.125, 0.375, -1.375
+    #                     frame 1 -> 0.125 everywhere
+    # |d| sorted: 1.375, 0.625, 0.375, ...; top_fraction 0.1 of 12 values
+    # -> index int(12 * 0.1) = 1 -> threshold 0.625
+    given = HAND.copy()
+    anim = NetworkUpdateAnimation.from_updates([HAND], top_fraction=0.1)
+    np.testing.assert_array_equal(HAND, given)  # the caller's array is untouched
+    np.testing.assert_allclose(anim.centers_, [0.125])
+    np.testing.assert_allclose(anim.thresholds_, [0.625])
+    expected = np.array(
+        [
+            [
+                (*RED, 1.0),  # d = t exactly: (d/t)^2 = 1
+                (*BLUE, 0.36),  # (0.375 / 0.625)^2
+                (*BLUE, 0.04),  # (0.125 / 0.625)^2
+                (*RED, 0.04),
+                (*RED, 0.36),
+                (*BLUE, 1.0),  # |d| > t: opaque
+            ],
+            [(*RED, 0.04)] * 6,
+        ]
+    )
+    assert anim.colors.shape == (2, 6, 4)
+    np.testing.assert_array_equal(anim.colors[..., :3], expected[..., :3])
+    np.testing.assert_allclose(anim.colors[..., 3], expected[..., 3], rtol=1e-6)
+
+    # the drawn LineCollection carries exactly these colours, frame by frame
+    anim.plot(figsize=(4, 3))
+    np.testing.assert_allclose(anim.lines_.get_colors(), expected[0], rtol=1e-6)
+    anim.draw_frame(1)
+    np.testing.assert_allclose(anim.lines_.get_colors(), expected[1], rtol=1e-6)
+    assert anim.ax_.get_title() == "update 2 of 2"
+    # edge (out i, in j) runs from input node j to output node i
+    seg = anim.segments.reshape(2, 3, 2, 2)
+    np.testing.assert_array_equal(seg[1, 2, 0], anim.node_xy[2])  # input 2
+    np.testing.assert_array_equal(seg[1, 2, 1], anim.node_xy[3 + 1])  # output 1
+
+
+def test_update_colors_edge_cases():
+    u = np.array([0.0, np.nan, 2.0, -3.0, 0.5], dtype=np.float32)
+    c = update_colors(u, center=0.0, threshold=1.0)
+    np.testing.assert_array_equal(c[0], [0, 0, 0, 0])  # no change: transparent
+    np.testing.assert_array_equal(c[1], [0, 0, 0, 0])  # NaN: transparent
+    np.testing.assert_array_equal(c[2], [*RED, 1])
+    np.testing.assert_array_equal(c[3], [*BLUE, 1])
+    np.testing.assert_array_equal(c[4], [*RED, 0.25])
+    zero = update_colors(u, center=0.0, threshold=0.0)  # every change opaque
+    np.testing.assert_array_equal(zero[:, 3], [0, 0, 1, 1, 1])
+    custom = update_colors(u, 0.0, 1.0, positive=(0, 1, 0), negative=(1, 0, 1))
+    np.testing.assert_array_equal(custom[2], [0, 1, 0, 1])
+    np.testing.assert_array_equal(custom[3], [1, 0, 1, 1])
+    with pytest.raises(ValueError, match="threshold"):
+        update_colors(u, 0.0, -1.0)
+
+
+def test_colours_match_the_seed_loops():
+    seed = _seed_baseline()
+    rng = np.random.default_rng(0)
+    # changes as the seed keeps them: (out, in, batches), heavy-tailed
+    changes = [
+        (rng.standard_t(3, size=(4, 6, 30)) * 1e-3).astype(np.float32),
+        (rng.standard_t(3, size=(3, 4, 30)) * 1e-3).astype(np.float32),
+    ]
+    tf_lists, ave_lists = seed.seed_thresholds(changes)
+    frames_first = [np.moveaxis(c, -1, 0) for c in changes]
+
+    centers, thresholds = update_thresholds(frames_first, top_fraction=1e-4)
+    np.testing.assert_array_equal(thresholds, np.asarray(tf_lists, np.float32))
+    np.testing.assert_allclose(centers, ave_lists, rtol=1e-5)
+
+    anim = NetworkUpdateAnimation.from_updates(frames_first)
+    for frame in (0, 7, 29):
+        base = np.asarray(
+            seed.create_colors(changes, frame, tf_lists, ave_lists), np.float32
+        )
+        mine = np.concatenate(
+            [
+                update_colors(u[frame], a, t).reshape(-1, 4)
+                for u, a, t in zip(frames_first, ave_lists, tf_lists, strict=True)
+            ]
+        )
+        np.testing.assert_array_equal(mine[:, :3], base[:, :3])
+        # the seed squares with libm's powf, numpy exactly: at most 1 ulp apart
+        ulp = np.spacing(np.maximum(mine[:, 3], base[:, 3]))
+        assert np.all(np.abs(mine[:, 3] - base[:, 3]) <= ulp)
+        # and with its own (float64) mean the animation draws the same picture
+        np.testing.assert_allclose(anim.colors[frame], base, atol=1e-5)
+
+
+def test_wide_columns_are_reduced_to_the_units_that_move_most():
+    rng = np.random.default_rng(1)
+    first = rng.normal(size=(5, 3, 6)).astype(np.float32)
+    first[:, :, 4] *= 10  # input 4 and 1 move most
+    first[:, :, 1] *= 5
+    second = rng.normal(size=(5, 2, 3)).astype(np.float32)
+    anim = NetworkUpdateAnimation.from_updates(
+        [first, second], layers=["a", "b"], max_units=4, scaling="layer"
+    )
+    norm = np.square(first.astype(np.float64)).sum(axis=(0, 1))
+    expected = np.sort(np.argsort(-norm)[:4])
+    assert {1, 4} <= set(expected)
+    np.testing.assert_array_equal(anim.units_[0], expected)
+    assert anim.n_units_ == [6, 3, 2]
+    assert anim.column_labels[0] == "a in\n(top 4 of 6\nby update norm)"
+    assert anim.column_labels[1:] == ["a", "b"]
+    assert anim.segments.shape == (3 * 4 + 2 * 3, 2, 2)
+    assert anim.node_xy.shape == (4 + 3 + 2, 2)
+    # thresholds come from the whole layer, colours are the kept edges'
+    centers, thresholds = update_thresholds([first, second], scaling="layer")
+    np.testing.assert_array_equal(anim.thresholds_, thresholds)
+    full = update_colors(first, centers[0], thresholds[0])[:, :, expected]
+    np.testing.assert_array_equal(anim.colors[:, :12], full.reshape(5, 12, 4))
+
+
+def test_frames_selection_and_validation():
+    u = np.random.default_rng(2).normal(size=(10, 2, 3)).astype(np.float32)
+    steps = np.arange(1, 11) * 5
+    anim = NetworkUpdateAnimation.from_updates([u], frames=4, steps=steps)
+    assert anim.n_frames == 4 and list(anim.frames_) == [0, 1, 2, 3]
+    assert anim.frame_titles[0] == "step 5"
+    anim = NetworkUpdateAnimation.from_updates([u], frames=slice(1, None, 3))
+    assert list(anim.frames_) == [1, 4, 7]
+    anim = NetworkUpdateAnimation.from_updates([u], frames=[9, -1])
+    assert list(anim.frames_) == [9, 9]
+    with pytest.raises(ValueError, match="out of range"):
+        NetworkUpdateAnimation.from_updates([u], frames=[10])
+    with pytest.raises(ValueError, match="not consecutive"):
+        NetworkUpdateAnimation.from_updates([u, u])
+    with pytest.raises(ValueError, match="n_updates, out, in"):
+        NetworkUpdateAnimation.from_updates([u[0]])
+    with pytest.raises(ValueError, match="top_fraction"):
+        NetworkUpdateAnimation.from_updates([u], top_fraction=0)
+    with pytest.raises(ValueError, match="labels needs 2"):
+        NetworkUpdateAnimation.from_updates([u], labels=["x"])
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    from _models import WineClassifier
+
+    X, y = load_wine(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    torch.manual_seed(0)
+    rec = WeightRecorder(["dense0.weight", "dense1.weight", "output.weight"])
+    net = NeuralNetClassifier(
+        WineClassifier,
+        max_epochs=1,
+        batch_size=16,
+        lr=0.05,
+        criterion=torch.nn.CrossEntropyLoss,
+        callbacks=[("rec", rec)],
+        verbose=0,
+    )
+    net.fit(X, y)
+    return net, rec
+
+
+def test_from_recorder_uses_the_recorded_updates(recorder):
+    net, rec = recorder
+    anim = NetworkUpdateAnimation.from_estimator(net)
+    assert anim.layers_ == ["dense0", "dense1", "output"]
+    assert anim.n_units_ == [13, 20, 10, 3]
+    assert anim.n_frames == rec.n_steps_ - 1
+    updates = [rec.updates(f"{n}.weight") for n in anim.layers_]
+    centers, thresholds = update_thresholds(updates)
+    expected = np.concatenate(
+        [
+            update_colors(u, c, t).reshape(len(u), -1, 4)
+            for u, c, t in zip(updates, centers, thresholds, strict=True)
+        ],
+        axis=1,
+    )
+    np.testing.assert_array_equal(anim.colors, expected)
+    assert anim.frame_titles[2] == "step 3 · epoch 1, batch 3"
+
+    sub = NetworkUpdateAnimation.from_recorder(
+        rec, ["dense1", "output.weight"], frames=3
+    )
+    assert sub.n_units_ == [20, 10, 3] and sub.n_frames == 3
+    with pytest.raises(ValueError, match="not consecutive"):
+        NetworkUpdateAnimation.from_recorder(rec, ["dense0", "output"])
+    with pytest.raises(ValueError, match="was not recorded"):
+        NetworkUpdateAnimation.from_recorder(rec, ["dense2"])
+    with pytest.raises(TypeError, match="list of names"):
+        NetworkUpdateAnimation.from_recorder(rec, "dense0")
+
+
+def test_gif_has_one_frame_per_update(recorder, tmp_path, capsys):
+    _, rec = recorder
+    anim = NetworkUpdateAnimation.from_recorder(rec, frames=5)
+    anim.plot(figsize=(4, 2.5))
+    path = anim.save(tmp_path / "updates.gif", fps=5, dpi=50, progress=True)
+    assert "frames" in capsys.readouterr().err  # the progress bar
+    with Image.open(path) as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == 5
+        assert gif.size == (200, 125)
+        assert gif.info["duration"] == 200
+    # the layout engine is back once rendering is over
+    assert anim.figure_.get_layout_engine() is not None
+    with pytest.raises(ValueError, match=r"only \.gif"):
+        anim.save(tmp_path / "updates.mp4")
+
+
+def test_to_jshtml_embeds_every_frame(recorder):
+    _, rec = recorder
+    anim = NetworkUpdateAnimation.from_recorder(rec, frames=3)
+    anim.plot(figsize=(3, 2))
+    html = anim.to_jshtml(fps=4)
+    assert set(re.findall(r"frames\[(\d+)\] = ", html)) == {"0", "1", "2"}
+    assert "<script" in html
