@@ -600,31 +600,3 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         if memo is None:
             memo = self.layer_shapes_ = {}
         memo.update(shapes)
-
-    # ------------------------------------------------------------------
-    # Plotting
-    # ------------------------------------------------------------------
-
-    def plot_activation(self, name: str, X=None, y=None, *, ax=None, **kwargs):
-        """Heatmap of a layer's activations; see :class:`skviz.plot.ActivationDisplay`.
-
-        With ``X=None`` the samples of the latest inspection call on this net
-        are reused (``transform_layer(s)`` or ``plot_activation``; not
-        ``transform``, which leaves the estimator unchanged).
-        """
-        from .plot import ActivationDisplay
-
-        if X is None:
-            if getattr(self, "inspection_X_", None) is None:
-                raise ValueError(
-                    "plot_activation needs samples: pass X (and y), or call "
-                    "transform_layer(X, ...) first so that its samples are reused."
-                )
-            X = self.inspection_X_
-            if y is None:
-                y = getattr(self, "inspection_y_", None)
-        display = ActivationDisplay.from_estimator(
-            self, X, y, layer=name, ax=ax, **kwargs
-        )
-        self.inspection_X_, self.inspection_y_ = X, y
-        return display

@@ -2,9 +2,10 @@
 
 :class:`PlotMethodsMixin` only forwards to the display classes in
 :mod:`skviz.plot` (and the report functions), so that users find the
-pictures where they look first: on the net. It holds no state and defines
-no ``__init__``, so it changes nothing of the net's parameters, cloning or
-pickling.
+pictures where they look first: on the net. It defines no ``__init__``
+and no parameters, so cloning and ``get_params`` are unchanged; the only
+state it touches is ``inspection_X_``/``inspection_y_`` (the samples that
+``plot_activation(X=None)`` reuses), which are not pickled.
 """
 
 from __future__ import annotations
@@ -87,6 +88,30 @@ class PlotMethodsMixin:
             per_channel=per_channel,
             batch_size=batch_size,
         )
+
+    def plot_activation(self, name: str, X=None, y=None, *, ax=None, **kwargs):
+        """Heatmap of a layer's activations; see :class:`skviz.plot.ActivationDisplay`.
+
+        With ``X=None`` the samples of the latest inspection call on this net
+        are reused (``transform_layer(s)`` or ``plot_activation``; not
+        ``transform``, which leaves the estimator unchanged).
+        """
+        from . import ActivationDisplay
+
+        if X is None:
+            if getattr(self, "inspection_X_", None) is None:
+                raise ValueError(
+                    "plot_activation needs samples: pass X (and y), or call "
+                    "transform_layer(X, ...) first so that its samples are reused."
+                )
+            X = self.inspection_X_
+            if y is None:
+                y = getattr(self, "inspection_y_", None)
+        display = ActivationDisplay.from_estimator(
+            self, X, y, layer=name, ax=ax, **kwargs
+        )
+        self.inspection_X_, self.inspection_y_ = X, y
+        return display
 
     def plot_dead_units(self, X, y=None, *, axes=None, **kwargs):
         """Active fraction per unit and layer, dead units marked.
