@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = ["make_sink"]
 
@@ -178,7 +179,12 @@ def make_sink(
         zarr store; both are replaced only when the run succeeds.
     """
     if out is None:
-        return ArraySink(np.empty(shape, dtype=dtype))
+        # Not np.empty: numpy asks the kernel for transparent huge pages on
+        # big arrays, and faulting those in cost as much as a first layer's
+        # whole forward pass (benchmarks/bench_transform.py). torch's CPU
+        # allocator does not ask; the array is an ordinary writable ndarray.
+        torch_dtype = torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+        return ArraySink(torch.empty(shape, dtype=torch_dtype).numpy())
     if isinstance(out, np.ndarray):
         if tuple(out.shape) != tuple(shape):
             raise ValueError(
