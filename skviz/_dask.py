@@ -1,12 +1,16 @@
 """Lazy activations of dask arrays.
 
-Each chunk of rows becomes one task that runs ``transform_layers`` with the
+Each chunk of rows becomes one task that runs ``transform_layer`` with the
 fitted net on whichever worker holds the chunk; X is never gathered on the
-driver. The net travels once per graph as a single delayed object.
+driver. The net travels as one pickled payload per graph and is unpickled
+once per worker process.
 """
 
 from __future__ import annotations
 
+import pickle
+import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,8 +24,29 @@ def is_dask_array(X: Any) -> bool:
     return type(X).__module__.startswith("dask.array") and hasattr(X, "map_blocks")
 
 
-def _block_layer(block: np.ndarray, net, name: str, kwargs: dict) -> np.ndarray:
-    return net.transform_layer(block, name, **kwargs)
+# Nets unpickled on this worker process, by token: one copy per process, not
+# one per chunk. Guarded, since a worker may run several tasks at once.
+_NETS: dict[str, Any] = {}
+_NETS_LOCK = threading.Lock()
+_NETS_KEPT = 4
+
+
+def _worker_net(token: str, payload: bytes):
+    with _NETS_LOCK:
+        net = _NETS.get(token)
+        if net is None:
+            while len(_NETS) >= _NETS_KEPT:
+                _NETS.pop(next(iter(_NETS)))
+            net = _NETS[token] = pickle.loads(payload)
+        return net
+
+
+def _block_layer(
+    block: np.ndarray, token: str, payload: bytes, name: str, kwargs: dict
+):
+    # _capture_layers, not transform_layer: the cached net must not keep a
+    # reference to every chunk it saw (``inspection_X_``).
+    return _worker_net(token, payload)._capture_layers(block, [name], **kwargs)[name]
 
 
 def transform_dask(
@@ -47,7 +72,11 @@ def transform_dask(
 
     # Only rows may be split: a sample cut in two cannot go through the net.
     X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-    net_task = dask.delayed(net)
+    # The graph carries the pickled net as one shared key of plain bytes.
+    # Shipping the live net object instead would let a worker serialise it
+    # for a peer while one of its own tasks has capture hooks attached.
+    payload = dask.delayed(pickle.dumps(net))
+    token = uuid.uuid4().hex
     results = {}
     for name in names:
         shape = shapes[name]
@@ -59,7 +88,8 @@ def transform_dask(
             extra["drop_axis"] = list(range(len(shape) + 1, X.ndim))
         results[name] = X.map_blocks(
             _block_layer,
-            net_task,
+            token,
+            payload,
             name,
             kwargs,
             dtype=dtypes[name],

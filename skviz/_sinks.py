@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import queue
 import shutil
+import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,61 +25,183 @@ import torch
 
 __all__ = ["make_sink"]
 
-# Outputs smaller than this stay writable in RAM; beyond it, pages of a
-# caller's memmap that are complete are handed back to the page cache so the
-# process's resident memory stays at about one batch.
+# Pages of a caller's memmap are handed back to the page cache every this
+# many bytes, so that the process's resident memory stays near one batch.
 _RELEASE_EVERY_BYTES = 16 * 2**20
 
 
+class _StagedWriter:
+    """Writes staged batches on one background thread, in order.
+
+    The forward pass of the next batch then overlaps the disk I/O (page
+    faults of a mapping, ``write`` calls, zarr compression) of the last one.
+    A few rotating buffers bound the memory to a few batches.
+    """
+
+    def __init__(
+        self, write: Callable[[np.ndarray, int, int], None], n_buffers: int = 3
+    ):
+        self._write = write
+        self._n_buffers = n_buffers
+        self._buffers: list[np.ndarray] = []
+        self._free: queue.Queue = queue.Queue()
+        self._todo: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._current: np.ndarray | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="skviz-writer", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            buffer, start, stop = item
+            try:
+                if self._error is None:
+                    self._write(buffer[: stop - start], start, stop)
+            except BaseException as err:  # re-raised in the caller's thread
+                self._error = err
+            finally:
+                self._free.put(buffer)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def region(self, start: int, stop: int, row_shape, dtype) -> np.ndarray:
+        self._check()
+        rows = stop - start
+        if self._free.empty() and len(self._buffers) < self._n_buffers:
+            buffer = np.empty((rows, *row_shape), dtype=dtype)
+            self._buffers.append(buffer)
+        else:
+            buffer = self._free.get()
+            if len(buffer) < rows:
+                buffer = np.empty((rows, *row_shape), dtype=dtype)
+        self._current = buffer
+        return buffer[:rows]
+
+    def commit(self, start: int, stop: int) -> None:
+        self._todo.put((self._current, start, stop))
+
+    def close(self) -> None:
+        """Wait for every write; raise the first error a write met."""
+        self._todo.put(None)
+        self._thread.join()
+        self._check()
+
+
 class ArraySink:
-    """Write into an ndarray: a fresh one, or one the caller passed as ``out``."""
+    """Write straight into an in-memory ndarray: a fresh one or the caller's."""
 
     def __init__(self, array: np.ndarray):
         self.array = array
-        self._mmap = _backing_mmap(array)
-        self._released = 0  # bytes at the start of the mapping already released
-        self._pending = 0
 
     def region(self, start: int, stop: int) -> np.ndarray:
         return self.array[start:stop]
 
     def commit(self, start: int, stop: int) -> None:
-        if self._mmap is None:
-            return
-        self._pending += (stop - start) * self.array[:1].nbytes
-        if self._pending >= _RELEASE_EVERY_BYTES:
-            self._release(stop)
-
-    def _release(self, stop: int) -> None:
-        # The rows written so far are in the shared page cache; unmapping them
-        # from this process keeps its RSS flat without losing data.
-        offset = self.array.ctypes.data - _mmap_address(self._mmap)
-        end = offset + stop * self.array[:1].nbytes
-        end -= end % mmap.PAGESIZE
-        begin = self._released
-        if end > begin:
-            self._mmap.flush(begin, end - begin)
-            self._mmap.madvise(mmap.MADV_DONTNEED, begin, end - begin)
-            self._released = end
-        self._pending = 0
+        pass
 
     def finish(self) -> np.ndarray:
-        if isinstance(self.array, np.memmap):
-            self.array.flush()
         return self.array
 
     def abort(self) -> None:
         pass
 
 
-class NpyFileSink:
+class _StagedSink:
+    """Base of the sinks whose writes go through a :class:`_StagedWriter`."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def _start_writer(self) -> None:
+        self._writer = _StagedWriter(self._write)
+
+    def region(self, start: int, stop: int) -> np.ndarray:
+        return self._writer.region(start, stop, self.shape[1:], self.dtype)
+
+    def commit(self, start: int, stop: int) -> None:
+        self._writer.commit(start, stop)
+
+    def _write(self, rows: np.ndarray, start: int, stop: int) -> None:
+        raise NotImplementedError
+
+    def _close_writer(self, *, quiet: bool = False) -> None:
+        try:
+            self._writer.close()
+        except BaseException:
+            if not quiet:
+                raise
+
+
+class MemmapSink(_StagedSink):
+    """Write into the caller's ``np.memmap`` without growing this process's RSS.
+
+    Rows go to the backing file with ``os.pwrite`` where there is one (the
+    mapping sees them through the shared page cache, and no page of it is
+    faulted into this process); copy-on-write maps (``mode="c"``) and maps
+    without a file name are written through the mapping, whose finished
+    pages are then unmapped again. Like any write to a memmap, the data
+    reaches the disk by the kernel's writeback; ``out.flush()`` forces it.
+    """
+
+    def __init__(self, array: np.memmap, mm: mmap.mmap):
+        self.array, self._mmap = array, mm
+        self.shape, self.dtype = array.shape, array.dtype
+        self._row_bytes = array[:1].nbytes
+        self._offset = array.ctypes.data - _mmap_address(mm)
+        self._released = self._offset - self._offset % mmap.PAGESIZE
+        self._fd = None
+        filename = getattr(array, "filename", None)
+        if filename is not None and getattr(array, "mode", "c") in ("r+", "w+"):
+            map_start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY
+            self._file_offset = map_start + self._offset
+            self._fd = os.open(filename, os.O_WRONLY)
+        self._start_writer()
+
+    def _write(self, rows: np.ndarray, start: int, stop: int) -> None:
+        if self._fd is not None:
+            data = memoryview(rows).cast("B")
+            position = self._file_offset + start * self._row_bytes
+            while data:
+                written = os.pwrite(self._fd, data, position)
+                data, position = data[written:], position + written
+            return
+        self.array[start:stop] = rows
+        end = self._offset + stop * self._row_bytes
+        end -= end % mmap.PAGESIZE
+        if end - self._released >= _RELEASE_EVERY_BYTES:
+            # Written rows live on in the shared page cache; unmapping them
+            # here only keeps them out of this process's resident memory.
+            self._mmap.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def finish(self) -> np.memmap:
+        try:
+            self._close_writer()
+        finally:
+            self._close_fd()
+        return self.array
+
+    def abort(self) -> None:
+        self._close_writer(quiet=True)
+        self._close_fd()
+
+
+class NpyFileSink(_StagedSink):
     """Stream batches into a ``.npy`` file with plain writes (no mapping)."""
 
     def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype):
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         self.shape, self.dtype = shape, dtype
-        self._staging: np.ndarray | None = None
         self._file = open(self.tmp, "wb")  # closed in finish() or abort()
         try:
             header = {
@@ -86,30 +211,28 @@ class NpyFileSink:
             }
             np.lib.format.write_array_header_2_0(self._file, header)
         except BaseException:
-            self.abort()
+            self._file.close()
+            self.tmp.unlink(missing_ok=True)
             raise
+        self._start_writer()
 
-    def region(self, start: int, stop: int) -> np.ndarray:
-        rows = stop - start
-        if self._staging is None or len(self._staging) < rows:
-            self._staging = np.empty((rows, *self.shape[1:]), dtype=self.dtype)
-        return self._staging[:rows]
-
-    def commit(self, start: int, stop: int) -> None:
-        self._file.write(memoryview(self._staging[: stop - start]).cast("B"))
+    def _write(self, rows: np.ndarray, start: int, stop: int) -> None:
+        self._file.write(memoryview(rows).cast("B"))
 
     def finish(self) -> np.ndarray:
+        self._close_writer()
         self._file.close()
         os.replace(self.tmp, self.path)
         return np.load(self.path, mmap_mode="r")
 
     def abort(self) -> None:
+        self._close_writer(quiet=True)
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
 
 
-class ZarrSink:
+class ZarrSink(_StagedSink):
     """Write batches into a zarr array stored in a folder."""
 
     def __init__(
@@ -132,26 +255,21 @@ class ZarrSink:
             chunks=(max(1, min(rows_per_chunk, shape[0])), *shape[1:]),
             dtype=dtype,
         )
-        self._staging: np.ndarray | None = None
+        self.shape, self.dtype = self.array.shape, self.array.dtype
+        self._start_writer()
 
-    def region(self, start: int, stop: int) -> np.ndarray:
-        rows = stop - start
-        if self._staging is None or len(self._staging) < rows:
-            self._staging = np.empty(
-                (rows, *self.array.shape[1:]), dtype=self.array.dtype
-            )
-        return self._staging[:rows]
-
-    def commit(self, start: int, stop: int) -> None:
-        self.array[start:stop] = self._staging[: stop - start]
+    def _write(self, rows: np.ndarray, start: int, stop: int) -> None:
+        self.array[start:stop] = rows
 
     def finish(self):
+        self._close_writer()
         if self.path.exists():
             shutil.rmtree(self.path)
         os.replace(self.tmp, self.path)
         return self._zarr.open_array(str(self.path), mode="r")
 
     def abort(self) -> None:
+        self._close_writer(quiet=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -201,7 +319,8 @@ def make_sink(
             raise ValueError(f"out for {name!r} is read-only.")
         if not out.flags.c_contiguous:
             raise ValueError(f"out for {name!r} must be C-contiguous.")
-        return ArraySink(out)
+        mm = _backing_mmap(out)
+        return ArraySink(out) if mm is None else MemmapSink(out, mm)
     if isinstance(out, str | os.PathLike):
         path = Path(out)
         if not path.parent.is_dir():

@@ -38,6 +38,7 @@ __all__ = [
     "ProbeResult",
     "Target",
     "call_order",
+    "inspection_lock",
     "inspection_session",
     "probe_outputs",
     "resolve_activation",
@@ -541,7 +542,8 @@ _LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = (
 _LOCKS_GUARD = threading.Lock()
 
 
-def _lock_for(module: nn.Module) -> threading.RLock:
+def inspection_lock(module: nn.Module) -> threading.RLock:
+    """The lock held while ``module`` is being inspected (hooks attached)."""
     with _LOCKS_GUARD:
         lock = _LOCKS.get(module)
         if lock is None:
@@ -557,7 +559,7 @@ def inspection_session(module: nn.Module) -> Iterator[None]:
     state: two overlapping calls would restore each other's mode too early.
     The flags of every submodule are restored exactly, whatever happens.
     """
-    with _lock_for(module):
+    with inspection_lock(module):
         modes = [(m, m.training) for m in module.modules()]
         try:
             module.eval()

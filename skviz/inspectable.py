@@ -29,6 +29,7 @@ from .capture import (
     StopForward,
     check_module_names,
     describe_structure,
+    inspection_lock,
     inspection_session,
     numpy_dtype,
     probe_outputs,
@@ -90,7 +91,14 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        module = self.__dict__.get("module_")
+        if isinstance(module, torch.nn.Module):
+            # An inspection running in another thread has hooks attached;
+            # wait for it rather than fail on (or copy) its hooks.
+            with inspection_lock(self._module_for_inspection()):
+                state = super().__getstate__()
+        else:
+            state = super().__getstate__()
         # The samples of the latest inspection are a convenience for
         # interactive plotting; they never travel with a pickled net.
         state.pop("inspection_X_", None)

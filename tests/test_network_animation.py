@@ -19,14 +19,6 @@ RED = (1.0, 0.0, 0.0)
 BLUE = (0.0, 0.0, 1.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _seed_baseline():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "seed003_baseline.py"
     spec = importlib.util.spec_from_file_location("seed003_baseline", path)

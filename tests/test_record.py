@@ -25,15 +25,6 @@ from skviz.record import WeightRecorder, find_recorder
 N_TRAIN_BATCHES = 9  # 178 wine samples, 80 % train split, batches of 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny nets: extra intra-op threads only add contention on shared cores
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def wine():
     X, y = load_wine(return_X_y=True)

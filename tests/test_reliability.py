@@ -535,3 +535,44 @@ def test_predict_and_capture_loops_in_parallel(wine_like):
         stop.set()
         thread.join(60)
     assert problems == []
+
+
+def test_pickle_during_capture_in_another_thread_waits_and_is_clean(wine_like):
+    # A net pickled (saved, sent to a dask peer) while another thread is
+    # inspecting it must neither fail on the capture's hooks nor carry them.
+    import pickle
+
+    net, X = wine_like
+    inside_capture, release = threading.Event(), threading.Event()
+
+    def pausing_identity(tensor):
+        # Runs inside the capture hook, i.e. while the hooks are attached.
+        inside_capture.set()
+        release.wait(10)
+        return tensor
+
+    result, pickled = {}, {}
+    worker = threading.Thread(
+        target=lambda: result.update(
+            A=net.transform_layer(X, "dense0", activation=pausing_identity)
+        )
+    )
+    worker.start()
+    try:
+        assert inside_capture.wait(10)
+        assert net.module_.dense0._forward_hooks  # the capture's hook, right now
+        pickler = threading.Thread(target=lambda: pickled.update(b=pickle.dumps(net)))
+        pickler.start()
+        pickler.join(0.3)
+        assert pickler.is_alive()  # waiting for the capture, not failing
+        release.set()
+        pickler.join(10)
+        worker.join(10)
+    finally:
+        release.set()
+    copy = pickle.loads(pickled["b"])
+    assert leftover_hooks(copy.module_) == []
+    assert leftover_hooks(net.module_) == []
+    expected = manual_wine(net.module_, X)["dense0"]
+    np.testing.assert_allclose(result["A"], expected, atol=1e-5)
+    np.testing.assert_allclose(copy.transform_layer(X, "dense0"), expected, atol=1e-5)

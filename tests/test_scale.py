@@ -79,6 +79,36 @@ def test_out_array_and_memmap_equal_in_memory(fitted, wine, tmp_path, flatten):
     np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), expected)
 
 
+def test_out_memmap_view_with_offset_lands_in_the_right_bytes(fitted, wine, tmp_path):
+    # A view into a memmap that itself starts at a file offset: rows must be
+    # written at the view's place in the file, and nowhere else.
+    X, _ = wine
+    expected = fitted.transform_layer(X, "dense0")
+    header = 3 * 4096 + 12  # not a multiple of the allocation granularity
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"\xff" * header)
+    big = np.memmap(path, dtype=np.float32, mode="r+", offset=header, shape=(200, 20))
+    big[:] = -1.0
+    fitted.transform_layer(X, "dense0", out=big[7:185])
+    big.flush()
+    del big
+    raw = path.read_bytes()
+    assert raw[:header] == b"\xff" * header
+    on_disk = np.frombuffer(raw[header:], dtype=np.float32).reshape(200, 20)
+    np.testing.assert_array_equal(on_disk[7:185], expected)
+    assert (on_disk[:7] == -1).all() and (on_disk[185:] == -1).all()
+
+
+def test_out_copy_on_write_memmap_leaves_the_file_alone(fitted, wine, tmp_path):
+    X, _ = wine
+    path = tmp_path / "cow.npy"
+    np.save(path, np.zeros((178, 20), np.float32))
+    cow = np.load(path, mmap_mode="c")
+    got = fitted.transform_layer(X, "dense0", out=cow)
+    np.testing.assert_array_equal(got, fitted.transform_layer(X, "dense0"))
+    assert not np.load(path).any()
+
+
 def test_out_float64_array_receives_cast_values(fitted, wine):
     X, _ = wine
     expected = fitted.transform_layer(X, "dense0")
@@ -304,7 +334,7 @@ def test_grid_search_on_local_cluster_matches_local(wine, monkeypatch):
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         distributed.Client(cluster) as client,
         joblib.parallel_backend("dask"),
