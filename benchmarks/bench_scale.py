@@ -69,17 +69,23 @@ def memory_child(args) -> None:
 
 
 def throughput(args) -> tuple[float, float]:
-    """Rows/s of in-memory transform_layer (200k rows) and memmap (all rows)."""
+    """Median rows/s of in-memory transform_layer (200k rows) and memmap (all
+    rows), over ``--repeat`` interleaved rounds: one run of each is at the
+    mercy of whatever else the machine does meanwhile."""
     net, X = build(args.rows, args.batch_size, seed=0)
     small = X[: args.memory_rows]
     net.transform_layer(small[:4096], args.layer)
-    start = time.perf_counter()
-    net.transform_layer(small, args.layer, batch_size=args.batch_size)
-    in_memory = len(small) / (time.perf_counter() - start)
-    with tempfile.TemporaryDirectory(dir=args.tmp) as folder:
-        seconds, out = memmap_run(net, X, args.layer, args.batch_size, Path(folder))
-        del out
-    return in_memory, len(X) / seconds
+    in_memory, memmap = [], []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        result = net.transform_layer(small, args.layer, batch_size=args.batch_size)
+        in_memory.append(len(small) / (time.perf_counter() - start))
+        del result
+        with tempfile.TemporaryDirectory(dir=args.tmp) as folder:
+            seconds, out = memmap_run(net, X, args.layer, args.batch_size, Path(folder))
+            del out
+        memmap.append(len(X) / seconds)
+    return float(np.median(in_memory)), float(np.median(memmap))
 
 
 def dask_throughput(args) -> float | None:
@@ -124,6 +130,7 @@ def parse_args(argv=None):
     parser.add_argument("--dask-chunk", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--layer", default="fc3", help="default: last hidden layer")
+    parser.add_argument("--repeat", type=int, default=3, help="throughput rounds")
     parser.add_argument("--tmp", default=None, help="folder for the memmap files")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -164,7 +171,9 @@ def main(argv=None) -> int:
     in_memory, memmap = throughput(args)
     ratio = in_memory / memmap
     ok_speed = ratio <= THROUGHPUT_FACTOR
-    print("\nthroughput (rows/s, same process)")
+    print(
+        f"\nthroughput (rows/s, same process, median of {args.repeat} interleaved rounds)"
+    )
     print(f"  in memory, {args.memory_rows:,} rows   {in_memory:12,.0f}")
     print(f"  memmap, {args.rows:,} rows    {memmap:12,.0f}")
     print(
