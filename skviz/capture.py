@@ -43,6 +43,7 @@ __all__ = [
     "probe_outputs",
     "resolve_activation",
     "resolve_targets",
+    "unwrap_compiled",
 ]
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -65,6 +66,15 @@ def resolve_activation(activation):
             f"Unknown activation {activation!r}; use one of "
             f"{sorted(ACTIVATIONS)} or a callable taking and returning a tensor."
         ) from None
+
+
+def unwrap_compiled(module: nn.Module) -> nn.Module:
+    """The user's module behind a ``torch.compile`` wrapper (or itself).
+
+    Inspection runs eagerly on it: names are the user's (no ``_orig_mod.``)
+    and hooks fire without graph breaks or recompilation.
+    """
+    return getattr(module, "_orig_mod", module)
 
 
 _REF_PATTERN = re.compile(

@@ -35,6 +35,7 @@ from .capture import (
     probe_outputs,
     resolve_activation,
     resolve_targets,
+    unwrap_compiled,
 )
 from .plot._net_methods import PlotMethodsMixin
 
@@ -106,13 +107,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         return state
 
     def _module_for_inspection(self) -> torch.nn.Module:
-        """The user's module, unwrapped from ``torch.compile``.
-
-        Inspection runs eagerly: names are the user's (no ``_orig_mod.``)
-        and hooks fire without graph breaks or recompilation.
-        """
-        module = self.module_
-        return getattr(module, "_orig_mod", module)
+        return unwrap_compiled(self.module_)
 
     def _forward_batch(self, module: torch.nn.Module, Xi: Any) -> Any:
         if type(self).infer is not NeuralNet.infer:

@@ -34,6 +34,8 @@ import pandas as pd
 import torch
 from skorch.callbacks import Callback
 
+from .capture import unwrap_compiled
+
 __all__ = ["WeightRecorder", "find_recorder"]
 
 _FORMAT = "skviz.WeightRecorder"
@@ -129,9 +131,8 @@ def _as_patterns(params) -> list[str] | None:
 
 
 def _user_module(net) -> torch.nn.Module:
-    module = net.module_
     # torch.compile prefixes every name with "_orig_mod."; users know theirs.
-    return getattr(module, "_orig_mod", module)
+    return unwrap_compiled(net.module_)
 
 
 def _named_learnable(net) -> dict[str, torch.nn.Parameter]:

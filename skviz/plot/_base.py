@@ -225,9 +225,10 @@ def inspected_module(net):
     """The fitted net's module, unwrapped from ``torch.compile``."""
     from sklearn.utils.validation import check_is_fitted
 
+    from ..capture import unwrap_compiled
+
     check_is_fitted(net, "module_")
-    module = net.module_
-    return getattr(module, "_orig_mod", module)
+    return unwrap_compiled(net.module_)
 
 
 def layers_of_type(module, types) -> list[str]:
