@@ -585,12 +585,9 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         refs = [LayerRef.parse(layer)]
         check_module_names([refs[0].module], self.layer_names())
         hooked = {refs[0].module: dict(module.named_modules())[refs[0].module]}
+        source = _data.ArrayBatches(dummy, 1, self.device, dtype)
         with inspection_session(module):
-            probe = probe_outputs(
-                hooked,
-                lambda: self._forward_batch(module, dummy),
-                lambda: self._forward_batch(module, torch.cat([dummy, dummy])),
-            )
+            probe = self._probe(module, hooked, source)
         shape = resolve_targets(refs, probe)[0].sample_shape
         self._remember_shapes({layer: shape})
         return shape
