@@ -68,10 +68,10 @@ def memory_child(args) -> None:
     emit(report)
 
 
-def throughput(args) -> tuple[float, float]:
-    """Median rows/s of in-memory transform_layer (200k rows) and memmap (all
-    rows), over ``--repeat`` interleaved rounds: one run of each is at the
-    mercy of whatever else the machine does meanwhile."""
+def throughput(args) -> tuple[list[float], list[float]]:
+    """Rows/s of in-memory transform_layer (200k rows) and memmap (all rows)
+    in ``--repeat`` interleaved rounds: one run of each is at the mercy of
+    whatever else the machine does meanwhile."""
     net, X = build(args.rows, args.batch_size, seed=0)
     small = X[: args.memory_rows]
     net.transform_layer(small[:4096], args.layer)
@@ -85,7 +85,7 @@ def throughput(args) -> tuple[float, float]:
             seconds, out = memmap_run(net, X, args.layer, args.batch_size, Path(folder))
             del out
         memmap.append(len(X) / seconds)
-    return float(np.median(in_memory)), float(np.median(memmap))
+    return in_memory, memmap
 
 
 def dask_throughput(args) -> float | None:
@@ -168,14 +168,21 @@ def main(argv=None) -> int:
     print(f"  values match in-memory: {rep.extra['matches']}")
     print(f"  -> {'PASS' if ok_memory else 'FAIL'}")
 
-    in_memory, memmap = throughput(args)
+    in_memory_rounds, memmap_rounds = throughput(args)
+    in_memory, memmap = np.median(in_memory_rounds), np.median(memmap_rounds)
     ratio = in_memory / memmap
     ok_speed = ratio <= THROUGHPUT_FACTOR
     print(
         f"\nthroughput (rows/s, same process, median of {args.repeat} interleaved rounds)"
     )
-    print(f"  in memory, {args.memory_rows:,} rows   {in_memory:12,.0f}")
-    print(f"  memmap, {args.rows:,} rows    {memmap:12,.0f}")
+    print(
+        f"  in memory, {args.memory_rows:,} rows   {in_memory:12,.0f}   "
+        f"(rounds {min(in_memory_rounds):,.0f} .. {max(in_memory_rounds):,.0f})"
+    )
+    print(
+        f"  memmap, {args.rows:,} rows    {memmap:12,.0f}   "
+        f"(rounds {min(memmap_rounds):,.0f} .. {max(memmap_rounds):,.0f})"
+    )
     print(
         f"  time per row, memmap / in-memory = {ratio:.2f}x (target <= {THROUGHPUT_FACTOR}x)"
     )

@@ -109,6 +109,157 @@ def test_out_copy_on_write_memmap_leaves_the_file_alone(fitted, wine, tmp_path):
     assert not np.load(path).any()
 
 
+class DirectIO:
+    """What the file sinks did with O_DIRECT: descriptors opened (None where
+    the file system refused) and bytes written through them."""
+
+    def __init__(self):
+        self.opened: list[int | None] = []
+        self.direct_bytes = 0
+
+    def require(self):
+        assert self.opened, "the file sink never tried O_DIRECT"
+        if self.opened[0] is None:
+            pytest.skip("this file system refuses O_DIRECT")
+        # Unaligned writes would be refused and silently redone buffered.
+        assert self.direct_bytes > 0, "no byte went through O_DIRECT"
+
+
+@pytest.fixture
+def direct_io(monkeypatch):
+    """Force the O_DIRECT path of file sinks on small results, with chunks
+    of a few pages that do not end on a page boundary."""
+    from skviz import _sinks
+
+    seen = DirectIO()
+    open_direct, pwrite = _sinks._open_direct, os.pwrite
+
+    def spy_open(path):
+        seen.opened.append(open_direct(path))
+        return seen.opened[-1]
+
+    def spy_pwrite(fd, data, position):
+        written = pwrite(fd, data, position)
+        if fd in seen.opened:
+            seen.direct_bytes += written
+        return written
+
+    monkeypatch.setattr(_sinks, "_DIRECT_MIN_BYTES", 0)
+    monkeypatch.setattr(_sinks, "_CHUNK_BYTES", 3 * 4096 + 80)
+    monkeypatch.setattr(_sinks, "_open_direct", spy_open)
+    monkeypatch.setattr(os, "pwrite", spy_pwrite)
+    return seen
+
+
+@pytest.mark.parametrize("batch_size", [16, 61, 178])
+@pytest.mark.parametrize("header", [0, 3 * 4096 + 12, 4096 - 40])
+def test_direct_writes_land_in_the_right_bytes(
+    fitted, wine, tmp_path, direct_io, batch_size, header
+):
+    # Unaligned heads and tails go through the page cache, the aligned
+    # middle straight to the disk: the file must hold exactly the rows,
+    # at the view's offset, and nothing else may change.
+    X, _ = wine
+    expected = fitted.transform_layer(X, "dense0", batch_size=batch_size)
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"\xff" * header)
+    big = np.memmap(path, dtype=np.float32, mode="r+", offset=header, shape=(200, 20))
+    big[:] = -1.0  # dirty pages of the caller's mapping over the target rows
+    got = fitted.transform_layer(X, "dense0", out=big[7:185], batch_size=batch_size)
+    direct_io.require()
+    np.testing.assert_array_equal(got, expected)  # seen through the mapping
+    big.flush()
+    del big, got
+    raw = path.read_bytes()
+    assert raw[:header] == b"\xff" * header
+    on_disk = np.frombuffer(raw[header:], dtype=np.float32).reshape(200, 20)
+    np.testing.assert_array_equal(on_disk[7:185], expected)
+    assert (on_disk[:7] == -1).all() and (on_disk[185:] == -1).all()
+
+
+def test_direct_writes_into_npy_path(fitted, wine, tmp_path, direct_io):
+    X, _ = wine
+    expected = fitted.transform_layers(X, ["dense0", "dense1"], batch_size=25)
+    got = fitted.transform_layers(
+        X,
+        ["dense0", "dense1"],
+        batch_size=25,
+        out={"dense0": tmp_path / "d0.npy", "dense1": tmp_path / "d1.npy"},
+    )
+    direct_io.require()
+    for name, number in [("dense0", 0), ("dense1", 1)]:
+        np.testing.assert_array_equal(
+            np.load(tmp_path / f"d{number}.npy"), expected[name]
+        )
+        np.testing.assert_array_equal(got[name], expected[name])
+    assert leftovers(tmp_path) == ["d0.npy", "d1.npy"]
+
+
+def test_direct_write_refused_midway_goes_on_buffered(
+    fitted, wine, tmp_path, direct_io, monkeypatch
+):
+    # Some file systems accept O_DIRECT at open() and refuse a write later.
+    X, _ = wine
+    expected = fitted.transform_layer(X, "dense0")
+    real_pwrite = os.pwrite
+    refused = []
+
+    def pwrite(fd, data, position):
+        if fd in direct_io.opened:
+            refused.append(fd)
+            raise OSError(22, "Invalid argument")
+        return real_pwrite(fd, data, position)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    got = fitted.transform_layer(X, "dense0", out=tmp_path / "a.npy", batch_size=178)
+    if direct_io.opened == [None]:
+        pytest.skip("this file system refuses O_DIRECT")
+    assert len(refused) == 1  # refused once, then never tried again
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), expected)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_small_results_stay_in_the_page_cache(fitted, wine, tmp_path, monkeypatch):
+    from skviz import _sinks
+
+    opened = []
+    monkeypatch.setattr(_sinks, "_open_direct", lambda path: opened.append(path))
+    fitted.transform_layer(wine[0], "dense0", out=tmp_path / "a.npy")
+    assert opened == []
+
+
+def test_staged_writer_gathers_batches_and_drops_uncommitted_rows(monkeypatch):
+    from skviz import _sinks
+
+    monkeypatch.setattr(_sinks, "_CHUNK_BYTES", 4 * 10 * 8)  # 4 batches of 10 rows
+    writes = []
+    writer = _sinks._StagedWriter(
+        lambda rows, start, stop: writes.append((rows.copy(), start, stop)),
+        total_bytes=10**6,
+    )
+    for start in range(0, 60, 10):
+        writer.region(start, start + 10, (2,), np.float32)[:] = start
+        writer.commit(start, start + 10)
+    writer.region(60, 70, (2,), np.float32)[:] = -1  # never committed
+    writer.close()
+    assert [(start, stop) for _, start, stop in writes] == [(0, 40), (40, 60)]
+    rows = np.concatenate([r for r, _, _ in writes])
+    np.testing.assert_array_equal(rows[:, 0], np.repeat(np.arange(0, 60, 10), 10))
+
+
+def test_staged_writer_reraises_a_write_error():
+    from skviz import _sinks
+
+    def fail(rows, start, stop):
+        raise OSError(28, "No space left on device")
+
+    writer = _sinks._StagedWriter(fail, total_bytes=80)
+    writer.region(0, 10, (2,), np.float32)[:] = 0
+    writer.commit(0, 10)
+    with pytest.raises(OSError, match="No space"):
+        writer.close()
+
+
 def test_out_float64_array_receives_cast_values(fitted, wine):
     X, _ = wine
     expected = fitted.transform_layer(X, "dense0")
