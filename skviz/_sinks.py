@@ -39,7 +39,7 @@ _ALIGN = 4096
 # reads them right back finds them there, and the kernel's copy costs little.
 _DIRECT_MIN_BYTES = 64 * 2**20
 
-# Staged rows are written in chunks of at least this size (_StagedWriter).
+# Consecutive staged batches are written together in chunks of this size.
 _CHUNK_BYTES = 8 * 2**20
 
 
@@ -48,10 +48,10 @@ class _StagedWriter:
 
     The forward pass of the next batches then overlaps the disk I/O (page
     faults of a mapping, ``write`` calls, zarr compression) of the last ones.
-    Consecutive batches are gathered in a chunk of ``_CHUNK_BYTES`` (or
-    one batch, when that is larger) and written with one call: on a machine whose cores
-    all run torch, every wake-up of this thread stalls a torch thread, so
-    fewer and larger writes keep the forward pass fast. A few rotating
+    Consecutive batches are gathered in a chunk of ``_CHUNK_BYTES`` (or one
+    batch, when that is larger) and written with one call: on a machine
+    whose cores all run torch, every wake-up of this thread stalls a torch
+    thread, so fewer and larger writes keep the forward pass fast. A few rotating
     chunks bound the memory. Each chunk starts on an ``_ALIGN`` boundary and
     its first row is placed ``shift`` bytes into it, so that a writer can
     line the rows up with their place in a file.
