@@ -418,7 +418,9 @@ class NpyFileSink(_RowFileSink):
                 }
                 np.lib.format.write_array_header_2_0(file, header)
                 data_offset = file.tell()
-                file.truncate(data_offset + math.prod(shape) * self.dtype.itemsize)
+                data_bytes = math.prod(shape) * self.dtype.itemsize
+                file.truncate(data_offset + data_bytes)
+                _reserve(file.fileno(), data_offset, data_bytes, path)
             self._open_file(self.tmp, data_offset)
             self._start_writer()
         except BaseException:
@@ -435,6 +437,24 @@ class NpyFileSink(_RowFileSink):
         self._close(quiet=True)
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
+
+
+def _reserve(fd: int, offset: int, nbytes: int, path: Path) -> None:
+    """Claim the disk space up front, so that a full disk is reported before
+    the first batch rather than after hours of work."""
+    if not hasattr(os, "posix_fallocate") or nbytes == 0:
+        return
+    try:
+        os.posix_fallocate(fd, offset, nbytes)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(
+                err.errno,
+                f"Not enough disk space for {nbytes / 2**20:,.1f} MiB of activations "
+                f"in {str(path.parent)!r}",
+            ) from err
+        # Other refusals (e.g. a file system without fallocate) are harmless:
+        # the file is already sized, and the writes will allocate.
 
 
 class ZarrSink(_StagedSink):

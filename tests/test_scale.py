@@ -219,6 +219,37 @@ def test_direct_write_refused_midway_goes_on_buffered(
     np.testing.assert_array_equal(got, expected)
 
 
+def test_full_disk_is_reported_before_any_batch(fitted, wine, tmp_path, monkeypatch):
+    import errno
+
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no posix_fallocate on this platform")
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    calls, handle = forward_count(fitted)
+    try:
+        with pytest.raises(OSError, match="Not enough disk space"):
+            fitted.transform_layer(wine[0], "dense0", out=tmp_path / "a.npy")
+    finally:
+        handle.remove()
+    assert len(calls) <= 2  # the probes only
+    assert leftovers(tmp_path) == []
+
+
+def test_file_systems_without_fallocate_still_work(fitted, wine, tmp_path, monkeypatch):
+    import errno
+
+    def unsupported(fd, offset, length):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
+    got = fitted.transform_layer(wine[0], "dense0", out=tmp_path / "a.npy")
+    np.testing.assert_array_equal(got, fitted.transform_layer(wine[0], "dense0"))
+
+
 def test_small_results_stay_in_the_page_cache(fitted, wine, tmp_path, monkeypatch):
     from skviz import _sinks
 
