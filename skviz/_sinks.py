@@ -39,8 +39,10 @@ _ALIGN = 4096
 # reads them right back finds them there, and the kernel's copy costs little.
 _DIRECT_MIN_BYTES = 64 * 2**20
 
-# Consecutive staged batches are written together in chunks of this size.
+# Consecutive staged batches are written together in chunks of up to this
+# size, and all the staged sinks of one call share this much staging memory.
 _CHUNK_BYTES = 8 * 2**20
+_STAGING_BYTES = 24 * 2**20
 
 
 class _StagedWriter:
@@ -48,11 +50,12 @@ class _StagedWriter:
 
     The forward pass of the next batches then overlaps the disk I/O (page
     faults of a mapping, ``write`` calls, zarr compression) of the last ones.
-    Consecutive batches are gathered in a chunk of ``_CHUNK_BYTES`` (or one
-    batch, when that is larger) and written with one call: on a machine
-    whose cores all run torch, every wake-up of this thread stalls a torch
-    thread, so fewer and larger writes keep the forward pass fast. A few rotating
-    chunks bound the memory. Each chunk starts on an ``_ALIGN`` boundary and
+    Consecutive batches are gathered in a chunk of up to ``_CHUNK_BYTES``
+    and written with one call: on a machine whose cores all run torch, every
+    wake-up of this thread stalls a torch thread, so fewer and larger writes
+    keep the forward pass fast. ``n_buffers`` rotating chunks share
+    ``staging_bytes`` (but each holds at least one batch), which bounds the
+    memory. Each chunk starts on an ``_ALIGN`` boundary and
     its first row is placed ``shift`` bytes into it, so that a writer can
     line the rows up with their place in a file.
     """
@@ -61,10 +64,11 @@ class _StagedWriter:
         self,
         write: Callable[[np.ndarray, int, int], None],
         total_bytes: int,
+        staging_bytes: int = _STAGING_BYTES,
         n_buffers: int = 3,
     ):
         self._write = write
-        self._chunk_bytes = min(_CHUNK_BYTES, total_bytes)
+        self._chunk_bytes = min(_CHUNK_BYTES, staging_bytes // n_buffers, total_bytes)
         self._n_buffers = n_buffers
         self._n_allocated = 0
         self._free: queue.Queue = queue.Queue()
@@ -120,9 +124,17 @@ class _StagedWriter:
             self._send()
 
     def _send(self) -> None:
-        if self._chunk is not None and self._chunk.stop > self._chunk.start:
-            self._todo.put(self._chunk)
-        self._chunk = None
+        chunk, self._chunk = self._chunk, None
+        if chunk is None:
+            return
+        if chunk.stop > chunk.start:
+            self._todo.put(chunk)
+        else:  # nothing was committed to it
+            self._free.put(chunk.buffer)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def close(self) -> None:
         """Write what is staged, wait for every write, raise the first error."""
@@ -133,7 +145,12 @@ class _StagedWriter:
 
 
 class _Chunk:
-    """Consecutive rows ``start:stop`` staged in one buffer."""
+    """Consecutive committed rows ``start:stop`` staged in one buffer.
+
+    Row ``start`` sits ``shift`` bytes into the buffer and every later row
+    right after it, so a batch handed out again (after a failed attempt)
+    lands where the first attempt did.
+    """
 
     row_shape: tuple[int, ...]
     dtype: np.dtype
@@ -141,31 +158,33 @@ class _Chunk:
     def __init__(self, buffer: np.ndarray, start: int, shift: int, capacity: int):
         self.buffer, self.start, self.stop, self.shift = buffer, start, start, shift
         self._limit = shift + capacity
-        self._end = shift  # byte just past the last row handed out
         self._batch_bytes = self._row_bytes = 0
 
+    def _offset(self, row: int, row_bytes: int) -> int:
+        return self.shift + (row - self.start) * row_bytes
+
     def can_extend(self, start: int, stop: int, row_bytes: int) -> bool:
-        return (
-            start == self.stop and self._end + (stop - start) * row_bytes <= self._limit
-        )
+        return start == self.stop and self._offset(stop, row_bytes) <= self._limit
 
     def extend(self, start: int, stop: int, row_bytes: int) -> np.ndarray:
-        nbytes = (stop - start) * row_bytes
-        view = self.buffer[self._end : self._end + nbytes]
-        self._end += nbytes
-        self._batch_bytes, self._row_bytes = nbytes, row_bytes
-        return view.view(self.dtype).reshape(-1, *self.row_shape)
+        begin, end = self._offset(start, row_bytes), self._offset(stop, row_bytes)
+        self._batch_bytes, self._row_bytes = end - begin, row_bytes
+        return self._view(begin, end, stop - start)
 
     @property
     def full(self) -> bool:
         """No room for another batch of the size of the last one."""
-        return self._end + self._batch_bytes > self._limit
+        end = self._offset(self.stop, self._row_bytes)
+        return end + self._batch_bytes > self._limit
 
     def rows(self) -> np.ndarray:
         """The committed rows; a batch handed out but never committed is left out."""
-        nbytes = (self.stop - self.start) * self._row_bytes
-        view = self.buffer[self.shift : self.shift + nbytes]
-        return view.view(self.dtype).reshape(-1, *self.row_shape)
+        end = self._offset(self.stop, self._row_bytes)
+        return self._view(self.shift, end, self.stop - self.start)
+
+    def _view(self, begin: int, end: int, n_rows: int) -> np.ndarray:
+        view = self.buffer[begin:end].view(self.dtype)
+        return view.reshape(n_rows, *self.row_shape)
 
 
 def _aligned_bytes(nbytes: int) -> np.ndarray:
@@ -218,6 +237,8 @@ class _RowFile:
         return self._position(start) % _ALIGN if self.direct else 0
 
     def write(self, rows: np.ndarray, start: int) -> None:
+        if rows.nbytes == 0:
+            return
         data = memoryview(rows).cast("B")
         position = self._position(start)
         if self.direct:
@@ -305,9 +326,9 @@ class _StagedSink:
     shape: tuple[int, ...]
     dtype: np.dtype
 
-    def _start_writer(self) -> None:
+    def _start_writer(self, staging_bytes: int) -> None:
         total_bytes = math.prod(self.shape) * np.dtype(self.dtype).itemsize
-        self._writer = _StagedWriter(self._write, total_bytes)
+        self._writer = _StagedWriter(self._write, total_bytes, staging_bytes)
 
     def _shift(self, start: int) -> int:
         return 0
@@ -352,7 +373,11 @@ class _RowFileSink(_StagedSink):
         try:
             self._close_writer(quiet=quiet)
         finally:
-            if self._file is not None:
+            # Interrupted while waiting for the writer, the thread may still
+            # write: its descriptors stay open until abort() has joined it,
+            # so that a reused descriptor number never receives our rows.
+            writer = getattr(self, "_writer", None)
+            if self._file is not None and (writer is None or not writer.alive):
                 self._file.close()
 
 
@@ -369,17 +394,23 @@ class MemmapSink(_RowFileSink):
     it.
     """
 
-    def __init__(self, array: np.memmap, mm: mmap.mmap):
+    def __init__(
+        self, array: np.memmap, mm: mmap.mmap, staging_bytes: int = _STAGING_BYTES
+    ):
         self.array, self._mmap = array, mm
         self.shape, self.dtype = array.shape, array.dtype
         self._row_bytes = array[:1].nbytes
         self._offset = array.ctypes.data - _mmap_address(mm)
         self._released = self._offset - self._offset % mmap.PAGESIZE
         filename = getattr(array, "filename", None)
-        if filename is not None and getattr(array, "mode", "c") in ("r+", "w+"):
-            map_start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY
-            self._open_file(filename, map_start + self._offset)
-        self._start_writer()
+        try:
+            if filename is not None and getattr(array, "mode", "c") in ("r+", "w+"):
+                map_start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY
+                self._open_file(filename, map_start + self._offset)
+            self._start_writer(staging_bytes)
+        except BaseException:
+            self._close(quiet=True)
+            raise
 
     def _write(self, rows: np.ndarray, start: int, stop: int) -> None:
         if self._file is not None:
@@ -405,7 +436,13 @@ class MemmapSink(_RowFileSink):
 class NpyFileSink(_RowFileSink):
     """Write batches into a ``.npy`` file at their row positions (no mapping)."""
 
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype):
+    def __init__(
+        self,
+        path: Path,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        staging_bytes: int = _STAGING_BYTES,
+    ):
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         self.shape, self.dtype = shape, np.dtype(dtype)
@@ -422,7 +459,7 @@ class NpyFileSink(_RowFileSink):
                 file.truncate(data_offset + data_bytes)
                 _reserve(file.fileno(), data_offset, data_bytes, path)
             self._open_file(self.tmp, data_offset)
-            self._start_writer()
+            self._start_writer(staging_bytes)
         except BaseException:
             self._close(quiet=True)
             self.tmp.unlink(missing_ok=True)
@@ -441,7 +478,13 @@ class NpyFileSink(_RowFileSink):
 
 def _reserve(fd: int, offset: int, nbytes: int, path: Path) -> None:
     """Claim the disk space up front, so that a full disk is reported before
-    the first batch rather than after hours of work."""
+    the first batch rather than after hours of work.
+
+    ``fd`` must be open for writing only: where the file system lacks
+    fallocate, glibc emulates it with a read and a write per block, which
+    would cost a million system calls for 4 GB; on a write-only descriptor
+    the emulation fails at once (EBADF) and is skipped.
+    """
     if not hasattr(os, "posix_fallocate") or nbytes == 0:
         return
     try:
@@ -453,15 +496,20 @@ def _reserve(fd: int, offset: int, nbytes: int, path: Path) -> None:
                 f"Not enough disk space for {nbytes / 2**20:,.1f} MiB of activations "
                 f"in {str(path.parent)!r}",
             ) from err
-        # Other refusals (e.g. a file system without fallocate) are harmless:
-        # the file is already sized, and the writes will allocate.
+        # Other refusals (no fallocate, the EBADF above) are harmless: the
+        # file is already sized, and the writes will allocate.
 
 
 class ZarrSink(_StagedSink):
     """Write batches into a zarr array stored in a folder."""
 
     def __init__(
-        self, path: Path, shape: tuple[int, ...], dtype: np.dtype, rows_per_chunk: int
+        self,
+        path: Path,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        rows_per_chunk: int,
+        staging_bytes: int = _STAGING_BYTES,
     ):
         try:
             import zarr
@@ -481,7 +529,7 @@ class ZarrSink(_StagedSink):
             dtype=dtype,
         )
         self.shape, self.dtype = self.array.shape, self.array.dtype
-        self._start_writer()
+        self._start_writer(staging_bytes)
 
     def _write(self, rows: np.ndarray, start: int, stop: int) -> None:
         self.array[start:stop] = rows
@@ -509,7 +557,12 @@ def _mmap_address(mm: mmap.mmap) -> int:
 
 
 def make_sink(
-    out: Any, shape: tuple[int, ...], dtype: np.dtype, rows_per_chunk: int, name: str
+    out: Any,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    rows_per_chunk: int,
+    name: str,
+    n_sinks: int = 1,
 ):
     """Build the sink for one requested layer.
 
@@ -520,7 +573,10 @@ def make_sink(
         and a dtype that float32 can be cast to safely. A path ending in
         ``.npy`` is written as a NumPy file, one ending in ``.zarr`` as a
         zarr store; both are replaced only when the run succeeds.
+    n_sinks : int
+        How many sinks the call builds: they share ``_STAGING_BYTES``.
     """
+    staging_bytes = _STAGING_BYTES // max(1, n_sinks)
     if out is None:
         # Not np.empty: numpy asks the kernel for transparent huge pages on
         # big arrays, and faulting those in cost as much as a first layer's
@@ -545,7 +601,7 @@ def make_sink(
         if not out.flags.c_contiguous:
             raise ValueError(f"out for {name!r} must be C-contiguous.")
         mm = _backing_mmap(out)
-        return ArraySink(out) if mm is None else MemmapSink(out, mm)
+        return ArraySink(out) if mm is None else MemmapSink(out, mm, staging_bytes)
     if isinstance(out, str | os.PathLike):
         path = Path(out)
         if not path.parent.is_dir():
@@ -553,9 +609,9 @@ def make_sink(
                 f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist."
             )
         if path.suffix == ".npy":
-            return NpyFileSink(path, shape, dtype)
+            return NpyFileSink(path, shape, dtype, staging_bytes)
         if path.suffix == ".zarr":
-            return ZarrSink(path, shape, dtype, rows_per_chunk)
+            return ZarrSink(path, shape, dtype, rows_per_chunk, staging_bytes)
         raise ValueError(f"out path {str(path)!r} must end in '.npy' or '.zarr'.")
     raise TypeError(
         f"out must be None, a NumPy array or memmap, or a path ending in .npy/.zarr; got {type(out).__name__}."

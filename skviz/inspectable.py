@@ -430,6 +430,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
                             numpy_dtype(t.dtype),
                             source.batch_size,
                             t.name,
+                            n_sinks=len(targets),
                         )
                     )
                 with (

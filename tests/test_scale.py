@@ -2,6 +2,7 @@
 model selection on a dask.distributed cluster."""
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -239,11 +240,14 @@ def test_full_disk_is_reported_before_any_batch(fitted, wine, tmp_path, monkeypa
     assert leftovers(tmp_path) == []
 
 
-def test_file_systems_without_fallocate_still_work(fitted, wine, tmp_path, monkeypatch):
+@pytest.mark.parametrize("code", ["EOPNOTSUPP", "EBADF"])
+def test_file_systems_without_fallocate_still_work(
+    fitted, wine, tmp_path, monkeypatch, code
+):
     import errno
 
     def unsupported(fd, offset, length):
-        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        raise OSError(getattr(errno, code), "refused")
 
     monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
     got = fitted.transform_layer(wine[0], "dense0", out=tmp_path / "a.npy")
@@ -276,6 +280,105 @@ def test_staged_writer_gathers_batches_and_drops_uncommitted_rows(monkeypatch):
     assert [(start, stop) for _, start, stop in writes] == [(0, 40), (40, 60)]
     rows = np.concatenate([r for r, _, _ in writes])
     np.testing.assert_array_equal(rows[:, 0], np.repeat(np.arange(0, 60, 10), 10))
+
+
+def test_staged_writer_retried_batch_replaces_the_abandoned_one():
+    from skviz import _sinks
+
+    writes = []
+    writer = _sinks._StagedWriter(
+        lambda rows, start, stop: writes.append((rows.copy(), start, stop)),
+        total_bytes=10**6,
+    )
+    writer.region(0, 2, (1,), np.float32)[:] = 1
+    writer.commit(0, 2)
+    writer.region(2, 4, (1,), np.float32)[:] = 99  # abandoned attempt
+    writer.region(2, 4, (1,), np.float32)[:] = 3
+    writer.commit(2, 4)
+    writer.close()
+    assert [(start, stop) for _, start, stop in writes] == [(0, 4)]
+    np.testing.assert_array_equal(writes[0][0][:, 0], [1, 1, 3, 3])
+
+
+def test_staged_writer_recycles_chunks_that_got_no_rows():
+    from skviz import _sinks
+
+    writer = _sinks._StagedWriter(lambda *a: None, total_bytes=80, n_buffers=2)
+    done = threading.Event()
+
+    def abandon_chunks():
+        # Each out-of-order start abandons an empty chunk; with its buffer
+        # lost, the third would wait for a free buffer forever.
+        for start in [0, 10, 20, 30, 40]:
+            writer.region(start, start + 10, (2,), np.float32)
+        done.set()
+
+    thread = threading.Thread(target=abandon_chunks, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert done.is_set(), "region() waits for a buffer that never comes back"
+    writer.close()
+
+
+def test_staging_memory_is_shared_by_the_sinks_of_one_call(tmp_path):
+    from skviz import _sinks
+
+    one = _sinks.make_sink(tmp_path / "a.npy", (10**6, 64), np.float32, 128, "a")
+    many = _sinks.make_sink(
+        tmp_path / "b.npy", (10**6, 64), np.float32, 128, "b", n_sinks=30
+    )
+    try:
+        assert one._writer._chunk_bytes == _sinks._CHUNK_BYTES
+        assert many._writer._chunk_bytes * 3 * 30 <= _sinks._STAGING_BYTES
+    finally:
+        one.abort()
+        many.abort()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".zarr"])
+def test_zero_width_rows(tmp_path, suffix):
+    if suffix == ".zarr":
+        pytest.importorskip("zarr")
+    from skviz import _sinks
+
+    sink = _sinks.make_sink(tmp_path / f"z{suffix}", (10, 0), np.float32, 4, "z")
+    for start in range(0, 10, 4):
+        sink.region(start, min(start + 4, 10))
+        sink.commit(start, min(start + 4, 10))
+    assert sink.finish().shape == (10, 0)
+
+
+def test_interrupted_finish_keeps_descriptors_until_the_writer_stops(
+    tmp_path, monkeypatch
+):
+    # A KeyboardInterrupt while waiting for the writer must not close the
+    # file under a thread that may still write to it.
+    from skviz import _sinks
+
+    release = threading.Event()
+    sink = _sinks.make_sink(tmp_path / "a.npy", (8, 2), np.float32, 4, "a")
+    real_write = sink._file.write
+
+    def slow_write(rows, start):
+        release.wait(timeout=10)
+        real_write(rows, start)
+
+    def interrupted_join(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sink._file, "write", slow_write)
+    sink.region(0, 8)[:] = 7
+    sink.commit(0, 8)
+    monkeypatch.setattr(sink._writer._thread, "join", interrupted_join)
+    with pytest.raises(KeyboardInterrupt):
+        sink.finish()
+    assert sink._file._fd is not None  # still open: the writer is busy
+    monkeypatch.undo()
+    release.set()
+    sink.abort()
+    assert sink._file._fd is None
+    assert leftovers(tmp_path) == []
 
 
 def test_staged_writer_reraises_a_write_error():
