@@ -118,7 +118,9 @@ def dask_throughput(args) -> float | None:
         ).persist()
         wait(X)
         lazy = net.transform_layer(X, args.layer, batch_size=args.batch_size)
-        lazy[: args.dask_chunk].sum().compute()  # warm-up: workers import torch
+        # Warm-up on every chunk, so that both workers have imported torch
+        # and unpickled the net before the timed pass.
+        lazy.sum(axis=0).compute()
         start = time.perf_counter()
         lazy.sum(axis=0).compute()
         return args.dask_rows / (time.perf_counter() - start)
