@@ -55,20 +55,35 @@ class _StagedWriter:
     wake-up of this thread stalls a torch thread, so fewer and larger writes
     keep the forward pass fast. ``n_buffers`` rotating chunks share
     ``staging_bytes`` (but each holds at least one batch), which bounds the
-    memory. Each chunk starts on an ``_ALIGN`` boundary and
-    its first row is placed ``shift`` bytes into it, so that a writer can
-    line the rows up with their place in a file.
+    memory. Each chunk starts on an ``_ALIGN`` boundary and its first row is
+    placed ``shift`` bytes into it, so that a writer can line the rows up
+    with their place in a file.
+
+    Parameters
+    ----------
+    write : callable ``(rows, start, stop)``
+        Run on the writer thread for each chunk of committed rows.
+    row_shape, dtype
+        Layout of one row.
+    n_rows : int
+        Rows in all; a small result gets a small chunk.
     """
 
     def __init__(
         self,
         write: Callable[[np.ndarray, int, int], None],
-        total_bytes: int,
+        row_shape: tuple[int, ...],
+        dtype,
+        n_rows: int,
         staging_bytes: int = _STAGING_BYTES,
         n_buffers: int = 3,
     ):
         self._write = write
-        self._chunk_bytes = min(_CHUNK_BYTES, staging_bytes // n_buffers, total_bytes)
+        self._row_shape, self._dtype = tuple(row_shape), np.dtype(dtype)
+        self._row_bytes = math.prod(self._row_shape) * self._dtype.itemsize
+        self._chunk_bytes = min(
+            _CHUNK_BYTES, staging_bytes // n_buffers, n_rows * self._row_bytes
+        )
         self._n_buffers = n_buffers
         self._n_allocated = 0
         self._free: queue.Queue = queue.Queue()
@@ -94,21 +109,21 @@ class _StagedWriter:
         if self._error is not None:
             raise self._error
 
-    def region(
-        self, start: int, stop: int, row_shape, dtype, shift: int = 0
-    ) -> np.ndarray:
+    def region(self, start: int, stop: int, shift: int = 0) -> np.ndarray:
         self._check()
-        dtype = np.dtype(dtype)
-        row_bytes = math.prod(row_shape) * dtype.itemsize
         chunk = self._chunk
-        if chunk is None or not chunk.can_extend(start, stop, row_bytes):
+        if chunk is None or not chunk.can_extend(start, stop):
             self._send()
-            need = max(self._chunk_bytes, (stop - start) * row_bytes)
+            need = max(self._chunk_bytes, (stop - start) * self._row_bytes)
             chunk = self._chunk = _Chunk(
-                self._buffer(need + _ALIGN), start, shift, need
+                self._buffer(need + _ALIGN),
+                start,
+                shift,
+                need,
+                self._row_shape,
+                self._dtype,
             )
-            chunk.row_shape, chunk.dtype = tuple(row_shape), dtype
-        return chunk.extend(start, stop, row_bytes)
+        return chunk.extend(start, stop)
 
     def _buffer(self, nbytes: int) -> np.ndarray:
         if self._free.empty() and self._n_allocated < self._n_buffers:
@@ -152,39 +167,43 @@ class _Chunk:
     lands where the first attempt did.
     """
 
-    row_shape: tuple[int, ...]
-    dtype: np.dtype
-
-    def __init__(self, buffer: np.ndarray, start: int, shift: int, capacity: int):
+    def __init__(
+        self,
+        buffer: np.ndarray,
+        start: int,
+        shift: int,
+        capacity: int,
+        row_shape: tuple[int, ...],
+        dtype: np.dtype,
+    ):
         self.buffer, self.start, self.stop, self.shift = buffer, start, start, shift
+        self._row_shape, self._dtype = row_shape, dtype
+        self._row_bytes = math.prod(row_shape) * dtype.itemsize
         self._limit = shift + capacity
-        self._batch_bytes = self._row_bytes = 0
+        self._batch_rows = 0
 
-    def _offset(self, row: int, row_bytes: int) -> int:
-        return self.shift + (row - self.start) * row_bytes
+    def _offset(self, row: int) -> int:
+        return self.shift + (row - self.start) * self._row_bytes
 
-    def can_extend(self, start: int, stop: int, row_bytes: int) -> bool:
-        return start == self.stop and self._offset(stop, row_bytes) <= self._limit
+    def can_extend(self, start: int, stop: int) -> bool:
+        return start == self.stop and self._offset(stop) <= self._limit
 
-    def extend(self, start: int, stop: int, row_bytes: int) -> np.ndarray:
-        begin, end = self._offset(start, row_bytes), self._offset(stop, row_bytes)
-        self._batch_bytes, self._row_bytes = end - begin, row_bytes
-        return self._view(begin, end, stop - start)
+    def extend(self, start: int, stop: int) -> np.ndarray:
+        self._batch_rows = stop - start
+        return self._view(start, stop)
 
     @property
     def full(self) -> bool:
         """No room for another batch of the size of the last one."""
-        end = self._offset(self.stop, self._row_bytes)
-        return end + self._batch_bytes > self._limit
+        return self._offset(self.stop + self._batch_rows) > self._limit
 
     def rows(self) -> np.ndarray:
         """The committed rows; a batch handed out but never committed is left out."""
-        end = self._offset(self.stop, self._row_bytes)
-        return self._view(self.shift, end, self.stop - self.start)
+        return self._view(self.start, self.stop)
 
-    def _view(self, begin: int, end: int, n_rows: int) -> np.ndarray:
-        view = self.buffer[begin:end].view(self.dtype)
-        return view.reshape(n_rows, *self.row_shape)
+    def _view(self, start: int, stop: int) -> np.ndarray:
+        view = self.buffer[self._offset(start) : self._offset(stop)].view(self._dtype)
+        return view.reshape(stop - start, *self._row_shape)
 
 
 def _aligned_bytes(nbytes: int) -> np.ndarray:
@@ -326,17 +345,20 @@ class _StagedSink:
     shape: tuple[int, ...]
     dtype: np.dtype
 
+    @property
+    def row_bytes(self) -> int:
+        return math.prod(self.shape[1:]) * np.dtype(self.dtype).itemsize
+
     def _start_writer(self, staging_bytes: int) -> None:
-        total_bytes = math.prod(self.shape) * np.dtype(self.dtype).itemsize
-        self._writer = _StagedWriter(self._write, total_bytes, staging_bytes)
+        self._writer = _StagedWriter(
+            self._write, self.shape[1:], self.dtype, self.shape[0], staging_bytes
+        )
 
     def _shift(self, start: int) -> int:
         return 0
 
     def region(self, start: int, stop: int) -> np.ndarray:
-        return self._writer.region(
-            start, stop, self.shape[1:], self.dtype, self._shift(start)
-        )
+        return self._writer.region(start, stop, self._shift(start))
 
     def commit(self, start: int, stop: int) -> None:
         self._writer.commit(start, stop)
@@ -358,9 +380,12 @@ class _RowFileSink(_StagedSink):
     _file: _RowFile | None = None
 
     def _open_file(self, path, data_offset: int) -> None:
-        row_bytes = math.prod(self.shape[1:]) * self.dtype.itemsize
         self._file = _RowFile(
-            path, data_offset, row_bytes, self.dtype.itemsize, row_bytes * self.shape[0]
+            path,
+            data_offset,
+            self.row_bytes,
+            self.dtype.itemsize,
+            self.row_bytes * self.shape[0],
         )
 
     def _shift(self, start: int) -> int:
@@ -399,7 +424,6 @@ class MemmapSink(_RowFileSink):
     ):
         self.array, self._mmap = array, mm
         self.shape, self.dtype = array.shape, array.dtype
-        self._row_bytes = array[:1].nbytes
         self._offset = array.ctypes.data - _mmap_address(mm)
         self._released = self._offset - self._offset % mmap.PAGESIZE
         filename = getattr(array, "filename", None)
@@ -417,7 +441,7 @@ class MemmapSink(_RowFileSink):
             super()._write(rows, start, stop)
             return
         self.array[start:stop] = rows
-        end = self._offset + stop * self._row_bytes
+        end = self._offset + stop * self.row_bytes
         end -= end % mmap.PAGESIZE
         if end - self._released >= _RELEASE_EVERY_BYTES:
             # Written rows live on in the shared page cache; unmapping them

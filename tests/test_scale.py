@@ -270,12 +270,14 @@ def test_staged_writer_gathers_batches_and_drops_uncommitted_rows(monkeypatch):
     writes = []
     writer = _sinks._StagedWriter(
         lambda rows, start, stop: writes.append((rows.copy(), start, stop)),
-        total_bytes=10**6,
+        row_shape=(2,),
+        dtype=np.float32,
+        n_rows=10**5,
     )
     for start in range(0, 60, 10):
-        writer.region(start, start + 10, (2,), np.float32)[:] = start
+        writer.region(start, start + 10)[:] = start
         writer.commit(start, start + 10)
-    writer.region(60, 70, (2,), np.float32)[:] = -1  # never committed
+    writer.region(60, 70)[:] = -1  # never committed
     writer.close()
     assert [(start, stop) for _, start, stop in writes] == [(0, 40), (40, 60)]
     rows = np.concatenate([r for r, _, _ in writes])
@@ -288,12 +290,14 @@ def test_staged_writer_retried_batch_replaces_the_abandoned_one():
     writes = []
     writer = _sinks._StagedWriter(
         lambda rows, start, stop: writes.append((rows.copy(), start, stop)),
-        total_bytes=10**6,
+        row_shape=(1,),
+        dtype=np.float32,
+        n_rows=10**5,
     )
-    writer.region(0, 2, (1,), np.float32)[:] = 1
+    writer.region(0, 2)[:] = 1
     writer.commit(0, 2)
-    writer.region(2, 4, (1,), np.float32)[:] = 99  # abandoned attempt
-    writer.region(2, 4, (1,), np.float32)[:] = 3
+    writer.region(2, 4)[:] = 99  # abandoned attempt
+    writer.region(2, 4)[:] = 3
     writer.commit(2, 4)
     writer.close()
     assert [(start, stop) for _, start, stop in writes] == [(0, 4)]
@@ -303,14 +307,16 @@ def test_staged_writer_retried_batch_replaces_the_abandoned_one():
 def test_staged_writer_recycles_chunks_that_got_no_rows():
     from skviz import _sinks
 
-    writer = _sinks._StagedWriter(lambda *a: None, total_bytes=80, n_buffers=2)
+    writer = _sinks._StagedWriter(
+        lambda *a: None, row_shape=(2,), dtype=np.float32, n_rows=10, n_buffers=2
+    )
     done = threading.Event()
 
     def abandon_chunks():
         # Each out-of-order start abandons an empty chunk; with its buffer
         # lost, the third would wait for a free buffer forever.
         for start in [0, 10, 20, 30, 40]:
-            writer.region(start, start + 10, (2,), np.float32)
+            writer.region(start, start + 10)
         done.set()
 
     thread = threading.Thread(target=abandon_chunks, daemon=True)
@@ -387,8 +393,8 @@ def test_staged_writer_reraises_a_write_error():
     def fail(rows, start, stop):
         raise OSError(28, "No space left on device")
 
-    writer = _sinks._StagedWriter(fail, total_bytes=80)
-    writer.region(0, 10, (2,), np.float32)[:] = 0
+    writer = _sinks._StagedWriter(fail, row_shape=(2,), dtype=np.float32, n_rows=10)
+    writer.region(0, 10)[:] = 0
     writer.commit(0, 10)
     with pytest.raises(OSError, match="No space"):
         writer.close()
