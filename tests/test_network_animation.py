@@ -250,3 +250,15 @@ def test_to_jshtml_embeds_every_frame(recorder):
     html = anim.to_jshtml(fps=4)
     assert set(re.findall(r"frames\[(\d+)\] = ", html)) == {"0", "1", "2"}
     assert "<script" in html
+
+
+@pytest.mark.parametrize("fps", [0, -2, True, "10"])
+def test_bad_fps_is_refused_before_rendering(recorder, tmp_path, fps):
+    _, rec = recorder
+    anim = NetworkUpdateAnimation.from_recorder(rec, frames=3)
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        anim.save(tmp_path / "updates.gif", fps=fps)
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        anim.to_jshtml(fps=fps)
+    assert not hasattr(anim, "lines_")  # nothing was drawn
+    assert list(tmp_path.iterdir()) == []

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._progress import progress_bar
 from . import _checks as checks
 from . import _geometry as geometry
 from . import _timeline as timeline
@@ -732,19 +733,11 @@ class LayerTransformAnimation:
         ``FuncAnimation.save`` draws every frame twice (an idle redraw of
         the canvas, then the writer's own); this loop draws it once.
         """
-        from tqdm.auto import tqdm
-
         if not hasattr(self, "views_"):
             self.plot()
         with (
             self._frozen_layout(),
-            tqdm(
-                total=self.n_frames_,
-                desc="Rendering frames",
-                unit="frame",
-                disable=not progress,
-                leave=False,
-            ) as bar,
+            progress_bar(self.n_frames_, progress, "Rendering frames", "frame") as bar,
             writer.saving(
                 self.figure_, path, dpi if dpi is not None else self.figure_.dpi
             ),

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
+from . import _checks as checks
+
 __all__ = ["NetworkUpdateAnimation", "update_colors", "update_thresholds"]
 
 _SCALINGS = ("seed", "layer")
@@ -726,11 +729,8 @@ class NetworkUpdateAnimation:
         -------
         pathlib.Path
         """
-        from tqdm.auto import tqdm
-
         path = Path(path)
-        if not fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps!r}.")
+        fps = checks.check_fps(fps)
         if writer is None:
             if path.suffix.lower() != ".gif":
                 raise ValueError(
@@ -741,9 +741,7 @@ class NetworkUpdateAnimation:
                 fps=fps, palette=_gif_palette((self.positive, self.negative))
             )
         anim = self.animation(interval=1000 / fps)
-        bar = tqdm(
-            total=self.n_frames, disable=not progress, desc="frames", unit="frame"
-        )
+        bar = progress_bar(self.n_frames, progress, "frames", "frame")
         with _frozen_layout(self.figure_), _one_draw_per_frame(self.figure_), bar:
             anim.save(
                 path,
@@ -774,17 +772,15 @@ class NetworkUpdateAnimation:
         import tempfile
 
         from matplotlib.animation import HTMLWriter
-        from tqdm.auto import tqdm
 
+        fps = checks.check_fps(fps)
         anim = self.animation(interval=1000 / fps)
         writer = HTMLWriter(
             fps=fps, embed_frames=True, default_mode="loop", embed_limit=embed_limit
         )
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp, "animation.html")
-            bar = tqdm(
-                total=self.n_frames, disable=not progress, desc="frames", unit="frame"
-            )
+            bar = progress_bar(self.n_frames, progress, "frames", "frame")
             with (
                 _frozen_layout(self.figure_),
                 _one_draw_per_frame(self.figure_),
