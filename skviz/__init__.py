@@ -5,6 +5,7 @@ from .nets import (
     InspectableNeuralNet,
     InspectableNeuralNetClassifier,
     InspectableNeuralNetRegressor,
+    PlotMethodsMixin,
 )
 from .record import WeightRecorder
 
@@ -13,6 +14,7 @@ __all__ = [
     "InspectableNeuralNet",
     "InspectableNeuralNetClassifier",
     "InspectableNeuralNetRegressor",
+    "PlotMethodsMixin",
     "WeightRecorder",
 ]
 

@@ -44,9 +44,9 @@ def _worker_net(token: str, payload: bytes):
 def _block_layer(
     block: np.ndarray, token: str, payload: bytes, name: str, kwargs: dict
 ):
-    # _capture_layers, not transform_layer: the cached net must not keep a
+    # capture_layers, not transform_layer: the cached net must not keep a
     # reference to every chunk it saw (``inspection_X_``).
-    return _worker_net(token, payload)._capture_layers(block, [name], **kwargs)[name]
+    return _worker_net(token, payload).capture_layers(block, [name], **kwargs)[name]
 
 
 def transform_dask(

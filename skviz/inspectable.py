@@ -21,7 +21,6 @@ from skorch.utils import to_tensor
 
 from . import _data
 from ._dask import is_dask_array, transform_dask
-from ._progress import progress_bar
 from ._sinks import make_sink
 from .capture import (
     LayerCapture,
@@ -37,12 +36,12 @@ from .capture import (
     resolve_targets,
     unwrap_compiled,
 )
-from .plot._net_methods import PlotMethodsMixin
+from .progress import progress_bar
 
 ActivationArg = str | Callable[[torch.Tensor], torch.Tensor] | None
 
 
-class InspectableMixin(PlotMethodsMixin, TransformerMixin):
+class InspectableMixin(TransformerMixin):
     """Read the activations of any layer of a fitted skorch net.
 
     Put this mixin to the left of a skorch net class. It adds one
@@ -96,7 +95,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         if isinstance(module, torch.nn.Module):
             # An inspection running in another thread has hooks attached;
             # wait for it rather than fail on (or copy) its hooks.
-            with inspection_lock(self._module_for_inspection()):
+            with inspection_lock(unwrap_compiled(module)):
                 state = super().__getstate__()
         else:
             state = super().__getstate__()
@@ -106,7 +105,13 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         state.pop("inspection_y_", None)
         return state
 
-    def _module_for_inspection(self) -> torch.nn.Module:
+    def inspected_module(self) -> torch.nn.Module:
+        """The fitted module that inspection runs on: the user's own.
+
+        ``module_`` itself, or the module inside a ``torch.compile`` wrapper
+        (inspection runs it eagerly, under the user's names).
+        """
+        check_is_fitted(self, "module_")
         return unwrap_compiled(self.module_)
 
     def _forward_batch(self, module: torch.nn.Module, Xi: Any) -> Any:
@@ -216,9 +221,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         The root module is excluded. Requires a fitted (initialized) net.
         """
         check_is_fitted(self)
-        return [
-            name for name, _ in self._module_for_inspection().named_modules() if name
-        ]
+        return [name for name, _ in self.inspected_module().named_modules() if name]
 
     def layer_summary(self, X_sample) -> pd.DataFrame:
         """Keras-style summary of every layer, from one tiny forward pass.
@@ -239,7 +242,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
             (how many times it ran per forward pass).
         """
         check_is_fitted(self)
-        module = self._module_for_inspection()
+        module = self.inspected_module()
         modules = {name: m for name, m in module.named_modules() if name}
         with inspection_session(module):
             source = self._batches(X_sample, batch_size=1)
@@ -363,7 +366,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         dict of str to ndarray
             Keyed by the names as given, in the given order.
         """
-        result = self._capture_layers(
+        result = self.capture_layers(
             X,
             names,
             activation=activation,
@@ -377,7 +380,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
             self.inspection_y_ = None
         return result
 
-    def _capture_layers(
+    def capture_layers(
         self, X, names, *, activation, flatten, batch_size, out=None, progress=None
     ) -> dict[str, Any]:
         """``transform_layers`` without remembering X for ``plot_activation``.
@@ -402,7 +405,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         act = resolve_activation(activation)
         check_is_fitted(self)
         refs = [LayerRef.parse(n) for n in names]
-        module = self._module_for_inspection()
+        module = self.inspected_module()
         all_modules = dict(module.named_modules())
         check_module_names([r.module for r in refs], [n for n in all_modules if n])
         if is_dask_array(X):
@@ -471,7 +474,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         for name in names:
             shape = self._layer_shape(name)
             shapes[name] = (math.prod(shape),) if flatten else shape
-        dtype = numpy_dtype(_data.module_float_dtype(self._module_for_inspection()))
+        dtype = numpy_dtype(_data.module_float_dtype(self.inspected_module()))
         return transform_dask(
             self,
             X,
@@ -500,7 +503,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         what = type(self).__name__
         if isinstance(X, self._inspect_array_types):
             _data.check_array_input(X, getattr(self, "input_shape_", None), what)
-            dtype = _data.module_float_dtype(self._module_for_inspection())
+            dtype = _data.module_float_dtype(self.inspected_module())
             return _data.ArrayBatches(X, int(batch_size), self.device, dtype)
         X = self._prepare_X(X)
         if isinstance(X, Mapping):
@@ -546,7 +549,7 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
                 f"set_output(transform={configured!r}) cannot wrap a lazy dask array; "
                 "use set_output(transform='default') for dask inputs."
             )
-        return self._capture_layers(
+        return self.capture_layers(
             X, [layer], activation=None, flatten=True, batch_size=None
         )[layer]
 
@@ -580,9 +583,9 @@ class InspectableMixin(PlotMethodsMixin, TransformerMixin):
         # shapes; the values do not matter.
         dtype = getattr(self, "input_dtype_", None)
         if dtype is None or dtype.is_floating_point:
-            dtype = _data.module_float_dtype(self._module_for_inspection())
+            dtype = _data.module_float_dtype(self.inspected_module())
         dummy = torch.zeros((1, *input_shape), dtype=dtype)
-        module = self._module_for_inspection()
+        module = self.inspected_module()
         refs = [LayerRef.parse(layer)]
         check_module_names([refs[0].module], self.layer_names())
         hooked = {refs[0].module: dict(module.named_modules())[refs[0].module]}

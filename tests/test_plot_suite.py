@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits, load_wine
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from skviz import InspectableNeuralNetClassifier
+from skviz import InspectableNeuralNetClassifier, PlotMethodsMixin
 from skviz.analysis import NonFiniteWarning
 from skviz.plot import (
     ClassProfileDisplay,
@@ -26,7 +26,6 @@ from skviz.plot import (
     TrainingCurvesDisplay,
     WeightHeatmapDisplay,
 )
-from skviz.plot._net_methods import PlotMethodsMixin
 from tests._models import DigitsCNN, WineClassifier
 
 # The plot methods belong on every Inspectable net; until they are there,

@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._progress import progress_bar
+from ..progress import progress_bar
 from . import _checks as checks
 from . import _geometry as geometry
 from . import _timeline as timeline
@@ -152,7 +152,7 @@ class LayerTransformAnimation:
         azim: float = -60.0,
         rotation_per_frame: float | None = None,
     ):
-        from ..plot._base import class_colors
+        from ..plot.base import class_colors
 
         self.projection = checks.check_projection(projection)
         self.frames_per_transition = checks.check_int(
@@ -532,7 +532,7 @@ class LayerTransformAnimation:
 
     def _new_axes(self, axes, nrows, ncols, figsize, what, compact):
         """``(figure, grid of axes, whether the figure is ours)``."""
-        from ..plot._base import get_figure_axes
+        from ..plot.base import get_figure_axes
 
         want_3d = self.projection == "3d"
         own = axes is None

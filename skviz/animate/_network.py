@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._progress import progress_bar
+from ..progress import progress_bar
 from . import _checks as checks
 
 __all__ = ["NetworkUpdateAnimation", "update_colors", "update_thresholds"]
@@ -629,7 +629,7 @@ class NetworkUpdateAnimation:
         """
         from matplotlib.collections import LineCollection
 
-        from ..plot._base import get_figure_ax
+        from ..plot.base import get_figure_ax
 
         frame = self._check_frame(frame)
         fig, ax = get_figure_ax(ax, figsize=figsize)

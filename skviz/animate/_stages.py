@@ -125,7 +125,7 @@ def leaf_call_order(net, X_probe) -> list[tuple[str, str]]:
     """
     from ..capture import call_order, inspection_session
 
-    module = net._module_for_inspection()
+    module = net.inspected_module()
     leaves = {
         name: m
         for name, m in module.named_modules()
@@ -151,7 +151,7 @@ def leaf_call_order(net, X_probe) -> list[tuple[str, str]]:
 def _module_type(net, ref: str) -> str | None:
     from ..capture import LayerRef
 
-    module = net._module_for_inspection()
+    module = net.inspected_module()
     sub = dict(module.named_modules()).get(LayerRef.parse(ref).module)
     return None if sub is None else type(sub).__name__
 
@@ -231,7 +231,7 @@ def _predict_proba(net, feed) -> np.ndarray:
 
     # predict_proba leaves the module in eval mode; the session puts every
     # submodule's mode back as the caller had it.
-    with inspection_session(net._module_for_inspection()):
+    with inspection_session(net.inspected_module()):
         return np.asarray(net.predict_proba(feed), dtype=np.float64)
 
 
@@ -394,7 +394,7 @@ def capture_stages(
 
     cell_classes = None
     if lattice_in is not None:
-        from ..plot._base import net_classes
+        from ..plot.base import net_classes
 
         cell_proba = proba[n_with_grid:]
         classes = net_classes(net, cell_proba.shape[1])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..analysis import dead_units, mask_nonfinite, unit_activity
-from ._base import color_scale, contrast_color, get_figure_ax, tick_step
+from .base import color_scale, contrast_color, get_figure_ax, tick_step
 
 __all__ = ["ActivationDisplay"]
 

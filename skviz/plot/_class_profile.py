@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis
-from ._base import (
+from .base import (
     annotate_cells,
     class_label,
     color_scale,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import get_figure_ax, get_figure_axes
+from .base import get_figure_ax, get_figure_axes
 
 __all__ = [
     "RelativeUpdateDisplay",

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from .. import analysis
-from ._base import check_indices, class_label, color_scale, get_figure_axes
+from .base import check_indices, class_label, color_scale, get_figure_axes
 
 __all__ = ["FeatureMapDisplay"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis
-from ._base import get_figure_axes
+from .base import get_figure_axes
 
 __all__ = ["TrainingCurvesDisplay"]
 

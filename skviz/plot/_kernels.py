@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from .. import analysis
-from ._base import (
+from .base import (
     annotate_cells,
     check_indices,
     get_figure_ax,

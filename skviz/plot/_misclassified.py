@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis
-from ._base import (
+from .base import (
     annotate_cells,
     class_label,
     get_figure_ax,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis
-from ._base import get_figure_axes, inspected_module, tick_step
+from .base import get_figure_axes, inspected_module, tick_step
 
 __all__ = ["DeadUnitsDisplay", "unit_report_from_estimator"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import analysis
-from ._base import (
+from .base import (
     annotate_cells,
     get_figure_ax,
     inspected_module,
