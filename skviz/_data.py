@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import torch
 from skorch.dataset import unpack_data
-from torch.utils.data import Subset
 
 
 def module_float_dtype(module: torch.nn.Module) -> torch.dtype:
@@ -111,8 +110,8 @@ class ArrayBatches:
 
     def _to_tensor(self, part) -> torch.Tensor:
         # Each batch is a private copy: a module may change its input in
-        # place (``x /= 255``, an inplace activation on x), which must neither
-        # reach the caller's X nor hit the probe's sample twice. The copy is
+        # place (``x /= 255``, an inplace activation on x), which must not
+        # reach the caller's X. The copy is
         # also writable, which torch wants (pandas 3 frames are read-only).
         # Casting here, per batch, keeps a float64 X from being copied whole.
         if isinstance(part, np.ndarray):
@@ -120,10 +119,6 @@ class ArrayBatches:
             part = torch.from_numpy(np.array(part, dtype=np_dtype, order="C"))
             return part.to(device=self.device)
         return part.to(device=self.device, dtype=self.dtype, copy=True)
-
-    def probe_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        one = self._to_tensor(self.X[:1])
-        return one, torch.cat([one, one])
 
     def __iter__(self) -> Iterator[tuple[int, int, torch.Tensor]]:
         for start in range(0, self.n, self.batch_size):
@@ -149,12 +144,6 @@ class DatasetBatches:
         kwargs["batch_size"] = self.batch_size
         kwargs["shuffle"] = False
         return self.net.iterator_valid(dataset, **kwargs)
-
-    def probe_inputs(self):
-        one = Subset(self.dataset, [0])
-        two = Subset(self.dataset, [0, 0])
-        first = lambda ds: unpack_data(next(iter(self._loader(ds))))[0]  # noqa: E731
-        return first(one), first(two)
 
     def __iter__(self):
         start = 0

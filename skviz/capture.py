@@ -1,48 +1,56 @@
-"""Forward-hook capture of layer outputs.
+"""The capture engine: the only place that registers hooks on a module.
 
 This module knows about torch modules and tensors, not about skorch or
-sklearn. It does three things:
+sklearn. It
 
-* parse layer references (``"dense0"``, ``"block@1"``, ``"lstm[1][0]"``),
-* probe a module with a tiny batch to learn, for each referenced layer, how
-  often it runs per forward, the structure of its output and which dimension
-  of each output tensor is the batch dimension,
-* capture the referenced outputs of real batches straight into preallocated
-  arrays, stopping the forward pass as soon as everything requested has been
-  seen.
+* discovers what the submodules of a net do in one forward pass
+  (:func:`discover`: every run, its output's structure and batch axis),
+* captures the requested outputs of real batches straight into their sinks,
+  one forward pass per batch, the first batch telling shapes and batch axes
+  (:class:`LayerCapture`), and stops each later forward pass as soon as
+  everything requested has been seen,
+* holds the module in eval mode and under ``no_grad`` for an inspection,
+  restoring every submodule's mode afterwards (:func:`inspection_session`).
 
-Hooks live only inside :class:`LayerCapture`'s ``with`` block and only react
-to the thread that opened it, so a concurrent ``predict`` on the same module
-in another thread is neither disturbed nor recorded.
+Hooks exist only inside those calls and only react to the thread that made
+them, so a concurrent ``predict`` on the same module in another thread is
+neither disturbed nor recorded. References and output structures are
+described in :mod:`skviz.layers`.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .layers import (
+    LayerInfo,
+    LayerRef,
+    TensorInfo,
+    describe_output,
+    select_path,
+    select_run,
+    select_tensor,
+)
+
 __all__ = [
     "ACTIVATIONS",
     "LayerCapture",
-    "LayerRef",
-    "ProbeResult",
+    "StopForward",
     "Target",
-    "call_order",
+    "discover",
     "inspection_lock",
     "inspection_session",
-    "probe_outputs",
+    "numpy_dtype",
     "resolve_activation",
-    "resolve_targets",
     "unwrap_compiled",
 ]
 
@@ -77,10 +85,82 @@ def unwrap_compiled(module: nn.Module) -> nn.Module:
     return getattr(module, "_orig_mod", module)
 
 
-_REF_PATTERN = re.compile(
-    r"^(?P<module>[^@\[\]]+?)(?:@(?P<call>\d+))?(?P<path>(?:\[[^\[\]]+\])*)$"
-)
-_PATH_ITEM = re.compile(r"\[([^\[\]]+)\]")
+# --------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------
+
+
+def _watch_runs(
+    modules: Mapping[str, nn.Module], on_run: Callable[[str, Any], None]
+) -> list[Any]:
+    """Forward hooks calling ``on_run(name, output)`` from this thread only.
+
+    A predict on the same module in another thread must not look like
+    extra runs. The caller removes the returned handles.
+    """
+    owner = threading.get_ident()
+    handles = []
+    try:
+        for name, module in modules.items():
+
+            def hook(_mod, _inp, out, _name=name):
+                if threading.get_ident() == owner:
+                    on_run(_name, out)
+
+            handles.append(module.register_forward_hook(hook))
+    except BaseException:
+        for handle in handles:
+            handle.remove()
+        raise
+    return handles
+
+
+def discover(
+    modules: Mapping[str, nn.Module], forward: Callable[[], Any], rows: int
+) -> list[LayerInfo]:
+    """Every run of ``modules`` during one ``forward()`` of ``rows`` samples.
+
+    Returns one :class:`LayerInfo` per run, in the order the runs finished
+    (forward order for leaves; a container finishes after its children).
+    Modules that did not run are absent. Hooks are gone on return.
+    """
+    runs: list[tuple[str, Any]] = []
+    handles = _watch_runs(
+        modules,
+        lambda name, out: runs.append(
+            (name, describe_output(out, rows, modules[name]))
+        ),
+    )
+    try:
+        forward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    calls: dict[str, int] = {}
+    for name, _ in runs:
+        calls[name] = calls.get(name, 0) + 1
+    seen: dict[str, int] = {}
+    infos = []
+    for name, struct in runs:
+        call = seen.get(name, 0)
+        seen[name] = call + 1
+        module = modules[name]
+        infos.append(
+            LayerInfo(
+                name=name,
+                type=type(module).__name__,
+                call=call,
+                calls=calls[name],
+                is_leaf=next(module.children(), None) is None,
+                output=struct,
+            )
+        )
+    return infos
+
+
+# --------------------------------------------------------------------------
+# Capture
+# --------------------------------------------------------------------------
 
 
 class StopForward(Exception):
@@ -93,330 +173,20 @@ class StopForward(Exception):
 
 
 @dataclass(frozen=True)
-class LayerRef:
-    """A parsed layer reference.
-
-    Grammar: ``NAME[@CALL][[KEY]]...`` where ``NAME`` is a dotted name from
-    ``named_modules()``, ``@CALL`` selects the CALL-th (0-based) run of a
-    module that runs several times per forward, and each ``[KEY]`` indexes
-    into a tuple/list (integer KEY) or dict (string KEY, quotes optional)
-    output. Examples: ``"dense0"``, ``"block@1"``, ``"lstm[0]"``,
-    ``"lstm[1][0]"`` (LSTM's ``h_n``), ``"attn['weights']"``.
-    """
-
-    text: str
-    module: str
-    call: int | None = None
-    path: tuple[int | str, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> LayerRef:
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"A layer name must be a non-empty string, got {text!r}.")
-        match = _REF_PATTERN.match(text.strip())
-        if match is None:
-            raise ValueError(
-                f"Cannot parse layer reference {text!r}. Expected NAME, NAME@CALL "
-                "or NAME[INDEX]..., e.g. 'dense0', 'block@1', 'lstm[1][0]'."
-            )
-        call = match.group("call")
-        path = tuple(
-            _path_key(item) for item in _PATH_ITEM.findall(match.group("path"))
-        )
-        return cls(
-            text=text.strip(),
-            module=match.group("module"),
-            call=None if call is None else int(call),
-            path=path,
-        )
-
-
-def _path_key(item: str) -> int | str:
-    item = item.strip()
-    if re.fullmatch(r"-?\d+", item):
-        return int(item)
-    return item.strip("'\"")
-
-
-def format_ref(module: str, call: int | None, path: Sequence[int | str]) -> str:
-    text = module if call is None else f"{module}@{call}"
-    for key in path:
-        text += f"[{key}]" if isinstance(key, int) else f"['{key}']"
-    return text
-
-
-def check_module_names(names: Sequence[str], known: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming close matches for names not in ``known``."""
-    known_set = set(known)
-    for name in names:
-        if name in known_set:
-            continue
-        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"Unknown layer {name!r}.{hint} Call net.layer_names() to list all "
-            f"{len(known)} layers."
-        )
-
-
-# --------------------------------------------------------------------------
-# Output structure
-# --------------------------------------------------------------------------
-
-
-def _structure(output: Any) -> Any:
-    """Mirror of an output with tensors replaced by their shape and dtype."""
-    if isinstance(output, torch.Tensor):
-        return (tuple(output.shape), output.dtype)
-    if isinstance(output, tuple | list):
-        return tuple(_structure(o) for o in output)
-    if isinstance(output, Mapping):
-        return {k: _structure(v) for k, v in output.items()}
-    return type(output).__name__
-
-
-def _is_leaf(struct: Any) -> bool:
-    return (
-        isinstance(struct, tuple)
-        and len(struct) == 2
-        and isinstance(struct[1], torch.dtype)
-    )
-
-
-def _leaf_paths(struct: Any, prefix: tuple = ()) -> Iterator[tuple]:
-    if _is_leaf(struct):
-        yield prefix
-    elif isinstance(struct, tuple):
-        for i, s in enumerate(struct):
-            yield from _leaf_paths(s, (*prefix, i))
-    elif isinstance(struct, dict):
-        for k, s in struct.items():
-            yield from _leaf_paths(s, (*prefix, k))
-
-
-def _select(obj: Any, path: Sequence[int | str]) -> Any:
-    for key in path:
-        obj = obj[key]
-    return obj
-
-
-def describe_structure(struct: Any, batch_dims: Any = None) -> str:
-    """Human-readable shapes, with ``None`` at the batch dimension."""
-    if _is_leaf(struct):
-        shape = list(struct[0])
-        if isinstance(batch_dims, int) and batch_dims >= 0:
-            shape[batch_dims] = None
-        return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-    if isinstance(struct, tuple):
-        inner = [
-            describe_structure(
-                s, batch_dims[i] if isinstance(batch_dims, tuple) else None
-            )
-            for i, s in enumerate(struct)
-        ]
-        return "(" + ", ".join(inner) + ")"
-    if isinstance(struct, dict):
-        inner = [
-            f"{k!r}: "
-            + describe_structure(
-                s, batch_dims.get(k) if isinstance(batch_dims, dict) else None
-            )
-            for k, s in struct.items()
-        ]
-        return "{" + ", ".join(inner) + "}"
-    return str(struct)
-
-
-def _batch_dims(small: Any, large: Any) -> Any:
-    """Which dimension changed between a batch of 1 and a batch of 2.
-
-    ``-1`` marks a tensor whose shape does not depend on the batch.
-    """
-    if _is_leaf(small):
-        changed = [
-            d
-            for d, (a, b) in enumerate(zip(small[0], large[0], strict=False))
-            if a != b
-        ]
-        return (
-            changed[0] if len(changed) == 1 and len(small[0]) == len(large[0]) else -1
-        )
-    if isinstance(small, tuple):
-        return tuple(_batch_dims(s, g) for s, g in zip(small, large, strict=False))
-    if isinstance(small, dict):
-        return {k: _batch_dims(small[k], large[k]) for k in small}
-    return None
-
-
-# --------------------------------------------------------------------------
-# Probing
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class ProbeResult:
-    """What one probe forward revealed about the hooked modules.
-
-    ``outputs[name]`` lists the output structure of each call of module
-    ``name`` in the probe forward, in call order; ``batch_dims`` mirrors it
-    with the batch dimension of each tensor.
-    """
-
-    outputs: dict[str, list[Any]] = field(default_factory=dict)
-    batch_dims: dict[str, list[Any]] = field(default_factory=dict)
-
-    def calls(self, name: str) -> int:
-        return len(self.outputs.get(name, ()))
-
-
-def _observe_runs(
-    modules: Mapping[str, nn.Module], forward: Callable[[], Any]
-) -> list[tuple[str, Any]]:
-    """``(name, output)`` of every run of ``modules`` during ``forward()``.
-
-    Only runs from this thread count: a predict on the same module in another
-    thread must not look like extra calls. Hooks are gone on return.
-    """
-    runs: list[tuple[str, Any]] = []
-    owner = threading.get_ident()
-    handles = []
-    try:
-        for name, module in modules.items():
-
-            def hook(_mod, _inp, out, _name=name):
-                if threading.get_ident() == owner:
-                    runs.append((_name, out))
-
-            handles.append(module.register_forward_hook(hook))
-        forward()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return runs
-
-
-def _record_structures(
-    modules: Mapping[str, nn.Module], forward: Callable[[], Any]
-) -> dict[str, list[Any]]:
-    seen: dict[str, list[Any]] = {name: [] for name in modules}
-    for name, out in _observe_runs(modules, forward):
-        seen[name].append(_structure(out))
-    return seen
-
-
-def call_order(
-    modules: Mapping[str, nn.Module], forward: Callable[[], Any]
-) -> list[tuple[str, bool]]:
-    """``(name, returned_a_tensor)`` for every run of ``modules``, in order.
-
-    Definition order (``named_modules``) is not forward order: a shared
-    ``self.act`` runs between every layer.
-    """
-    return [
-        (name, isinstance(out, torch.Tensor))
-        for name, out in _observe_runs(modules, forward)
-    ]
-
-
-def probe_outputs(
-    modules: Mapping[str, nn.Module],
-    forward_one: Callable[[], Any],
-    forward_two: Callable[[], Any],
-) -> ProbeResult:
-    """Run a batch of one and a batch of two samples through the model.
-
-    Comparing the two tells which dimension of every output is the batch
-    dimension (LSTM's ``h_n`` keeps it in dimension 1).
-    """
-    one = _record_structures(modules, forward_one)
-    two = _record_structures(modules, forward_two)
-    result = ProbeResult()
-    for name in modules:
-        result.outputs[name] = one[name]
-        result.batch_dims[name] = [
-            _batch_dims(s, g) for s, g in zip(one[name], two[name], strict=False)
-        ]
-    return result
-
-
-@dataclass
 class Target:
-    """A resolved request: which call, which tensor, where its batch is."""
+    """A resolved request: which run, which tensor, where its samples are."""
 
     ref: LayerRef
     call: int
     path: tuple[int | str, ...]
-    batch_dim: int
+    batch_axis: int
     sample_shape: tuple[int, ...]
     dtype: torch.dtype
+    guessed: bool = False
 
     @property
     def name(self) -> str:
         return self.ref.text
-
-
-def resolve_targets(refs: Sequence[LayerRef], probe: ProbeResult) -> list[Target]:
-    """Check every reference against the probe and pin down what it selects."""
-    targets = []
-    for ref in refs:
-        calls = probe.calls(ref.module)
-        if calls == 0:
-            raise ValueError(
-                f"Layer {ref.module!r} exists but did not run during a forward pass, "
-                "so it has no output to capture."
-            )
-        if ref.call is None and calls > 1:
-            options = ", ".join(repr(f"{ref.module}@{i}") for i in range(calls))
-            raise ValueError(
-                f"Layer {ref.module!r} runs {calls} times per forward pass; say which "
-                f"run you want: {options}."
-            )
-        call = 0 if ref.call is None else ref.call
-        if call >= calls:
-            raise ValueError(
-                f"Layer {ref.module!r} runs {calls} time(s) per forward pass; "
-                f"{ref.text!r} asks for run {call} (runs are numbered from 0)."
-            )
-        struct = probe.outputs[ref.module][call]
-        dims = probe.batch_dims[ref.module][call]
-        leaves = list(_leaf_paths(struct))
-        here = format_ref(ref.module, ref.call, ())
-        try:
-            leaf = _select(struct, ref.path)
-            batch_dim = _select(dims, ref.path)
-        except (KeyError, IndexError, TypeError):
-            leaf, batch_dim = None, None
-        if not _is_leaf(leaf):
-            choices = ", ".join(
-                repr(format_ref(ref.module, ref.call, p)) for p in leaves
-            )
-            what = describe_structure(struct, dims)
-            if not leaves:
-                raise ValueError(
-                    f"Layer {ref.text!r} returns {what}, which holds no tensor to capture."
-                )
-            raise ValueError(
-                f"Layer {here!r} returns {what}; {ref.text!r} does not select one "
-                f"tensor of it. Choose one of: {choices}."
-            )
-        if batch_dim < 0:
-            raise ValueError(
-                f"The output {ref.text!r} has shape {leaf[0]} whatever the batch "
-                "size, so it cannot be split into one row per sample."
-            )
-        shape = list(leaf[0])
-        del shape[batch_dim]
-        targets.append(
-            Target(
-                ref=ref,
-                call=call,
-                path=ref.path,
-                batch_dim=batch_dim,
-                sample_shape=tuple(shape),
-                dtype=leaf[1],
-            )
-        )
-    return targets
 
 
 def numpy_dtype(dtype: torch.dtype) -> np.dtype:
@@ -424,122 +194,245 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
     return np.dtype(np.float64) if dtype == torch.float64 else np.dtype(np.float32)
 
 
-# --------------------------------------------------------------------------
-# Capture
-# --------------------------------------------------------------------------
-
-
 class LayerCapture:
-    """Copy requested outputs of every batch straight into their sinks.
+    """Copy the requested outputs of every batch into their sinks, one forward each.
+
+    The first batch finds out what each reference selects: how often its
+    module runs (that forward runs to the end, so that a module running
+    twice is caught), the output's structure, its batch axis and the shape
+    of one sample. Only then are the sinks opened, outside the forward
+    pass, and the first batch's rows written to them. Later batches stop
+    the forward pass as soon as every requested output has been copied.
+
+    Where the first batch cannot tell the batch axis (several axes have
+    the batch's size: a batch of one sample, or a sequence as long as the
+    batch), the module's documented layout decides (``h_n`` of recurrent
+    layers is batch-second, ``batch_first=False`` modules too), then
+    ``hints`` from earlier calls, then axis 0. A later batch of another size
+    that contradicts the choice raises instead of mixing up samples.
 
     Parameters
     ----------
     modules : mapping of str to nn.Module
-        The modules named by the targets.
-    targets : list of Target
-    sinks : list
-        One per target: ``region(start, stop)`` returns the C-contiguous
-        array to fill with that batch's rows (any shape with the right number
-        of elements, e.g. flattened), ``commit(start, stop)`` is called once
-        the batch is complete. See :mod:`skviz._sinks`.
+        The modules named by ``refs``.
+    refs : list of LayerRef
+    open_sink : callable
+        ``open_sink(target)`` returns the sink of one :class:`Target`:
+        ``region(start, stop)`` gives the C-contiguous array to fill with a
+        batch's rows (any shape with the right number of elements),
+        ``commit(start, stop)`` is called once the batch is complete,
+        ``finish()`` gives the result and ``abort()`` cleans up after a
+        failure. See :mod:`skviz._sinks`.
     activation : callable or None
         Applied to each captured tensor before it is copied.
+    hints : mapping of str to int, optional
+        Batch axes of references known from earlier calls.
     """
 
-    def __init__(self, modules, targets, sinks, activation=None):
+    def __init__(self, modules, refs, open_sink, activation=None, hints=None):
         self.modules = modules
-        self.targets = targets
-        self.sinks = sinks
+        self.refs = list(refs)
+        self.open_sink = open_sink
         self.activation = activation
-        self._regions: list[torch.Tensor] = []
+        self.hints = dict(hints or {})
+        self.targets: list[Target] = []
+        self.sinks: list[Any] = []
         self._by_module: dict[str, list[int]] = {}
-        for i, t in enumerate(targets):
-            self._by_module.setdefault(t.ref.module, []).append(i)
+        for i, ref in enumerate(self.refs):
+            self._by_module.setdefault(ref.module, []).append(i)
         self._handles: list[Any] = []
-        self._owner = threading.get_ident()
         self._start = self._stop = 0
         self._calls: dict[str, int] = {}
         self._done: set[int] = set()
+        self._regions: list[torch.Tensor] = []
+        # First batch only: output structure of each run, and each request's
+        # rows, copied while the forward runs (a later in-place op would
+        # change the tensor itself).
+        self._runs: dict[str, list[Any]] = {}
+        self._first_rows: dict[int, torch.Tensor] = {}
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.targets)
 
     def __enter__(self) -> LayerCapture:
-        try:
-            for name, indices in self._by_module.items():
-                self._handles.append(
-                    self.modules[name].register_forward_hook(
-                        self._make_hook(name, indices)
-                    )
-                )
-        except BaseException:
-            self.close()
-            raise
+        self._handles = _watch_runs(
+            {name: self.modules[name] for name in self._by_module}, self._on_run
+        )
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+        if exc_type is not None:
+            self.abort()
 
     def close(self) -> None:
         while self._handles:
             self._handles.pop().remove()
 
+    def abort(self) -> None:
+        for sink in self.sinks:
+            sink.abort()
+        self.sinks = []
+
     def begin_batch(self, start: int, stop: int) -> None:
         self._start, self._stop = start, stop
         self._calls = dict.fromkeys(self._by_module, 0)
         self._done = set()
-        self._regions = [
-            torch.from_numpy(sink.region(start, stop)).view(
-                stop - start, *target.sample_shape
-            )
-            for sink, target in zip(self.sinks, self.targets, strict=True)
-        ]
+        if self.resolved:
+            self._regions = [
+                torch.from_numpy(sink.region(start, stop)).view(
+                    stop - start, *target.sample_shape
+                )
+                for sink, target in zip(self.sinks, self.targets, strict=True)
+            ]
+        else:
+            self._runs = {name: [] for name in self._by_module}
+            self._first_rows = {}
 
     def end_batch(self) -> None:
-        if len(self._done) != len(self.targets):
+        if not self.resolved:
+            self._resolve()
+            self._write_first_rows()
+        elif len(self._done) != len(self.targets):
             missing = [
-                self.targets[i].name
-                for i in range(len(self.targets))
-                if i not in self._done
+                t.name for i, t in enumerate(self.targets) if i not in self._done
             ]
             raise RuntimeError(
                 f"Layer(s) {missing} did not produce an output for samples "
-                f"{self._start}:{self._stop}, although they did on the probe batch; "
+                f"{self._start}:{self._stop}, although they did on the first batch; "
                 "the forward pass takes a data-dependent path."
             )
         for sink in self.sinks:
             sink.commit(self._start, self._stop)
 
-    def _make_hook(self, name: str, indices: list[int]):
-        def hook(_module, _inputs, output):
-            if threading.get_ident() != self._owner:
-                return None
-            call = self._calls[name]
-            self._calls[name] = call + 1
-            for i in indices:
-                target = self.targets[i]
-                if target.call != call:
-                    continue
-                self._store(i, target, _select(output, target.path))
-            if len(self._done) == len(self.targets):
-                raise StopForward
-            return None
+    def finish(self) -> list[Any]:
+        """The result of every sink, in the order of ``refs``."""
+        return [sink.finish() for sink in self.sinks]
 
-        return hook
+    # -- hooks ---------------------------------------------------------
 
-    def _store(self, i: int, target: Target, tensor: torch.Tensor) -> None:
+    @property
+    def stop_early(self) -> bool:
+        """Whether a forward may stop once everything is copied.
+
+        On the first batch only when every reference names its run: the
+        rest of that forward must run to count the runs of the others.
+        """
+        return self.resolved or all(r.call is not None for r in self.refs)
+
+    def _on_run(self, name: str, output: Any) -> None:
+        call = self._calls[name]
+        self._calls[name] = call + 1
+        if self.resolved:
+            for i in self._by_module[name]:
+                if self.targets[i].call == call:
+                    self._copy(i, select_path(output, self.targets[i].path))
+        else:
+            self._first_run(name, call, output)
+        if self.stop_early and len(self._done) == len(self.refs):
+            raise StopForward
+
+    def _first_run(self, name: str, call: int, output: Any) -> None:
+        rows = self._stop - self._start
+        hints = {}
+        for i in self._by_module[name]:
+            ref = self.refs[i]
+            if ref.text in self.hints:
+                hints[ref.path] = self.hints[ref.text]
+        struct = describe_output(output, rows, self.modules[name], hints=hints)
+        self._runs[name].append(struct)
+        for i in self._by_module[name]:
+            ref = self.refs[i]
+            if (ref.call or 0) != call:
+                continue
+            try:
+                info = select_path(struct, ref.path)
+            except (KeyError, IndexError, TypeError):
+                continue
+            if not isinstance(info, TensorInfo) or info.batch_axis is None:
+                continue
+            tensor = select_path(output, ref.path).detach()
+            if info.batch_axis:
+                tensor = tensor.movedim(info.batch_axis, 0)
+            if self.activation is not None:
+                tensor = self.activation(tensor)
+            self._first_rows[i] = tensor.to("cpu", copy=True)
+            self._done.add(i)
+
+    def _copy(self, i: int, tensor: torch.Tensor) -> None:
+        target = self.targets[i]
         tensor = tensor.detach()
-        if target.batch_dim != 0:
-            tensor = tensor.movedim(target.batch_dim, 0)
+        rows = self._stop - self._start
+        if target.batch_axis != 0:
+            if tensor.ndim <= target.batch_axis:
+                self._raise_shape(target, tensor, rows)
+            if target.guessed and tensor.shape[target.batch_axis] != rows:
+                self._raise_guess(target, tensor, rows)
+            tensor = tensor.movedim(target.batch_axis, 0)
+        elif target.guessed and tensor.ndim and tensor.shape[0] != rows:
+            self._raise_guess(target, tensor, rows)
         if self.activation is not None:
             tensor = self.activation(tensor)
-        rows = self._stop - self._start
-        expected = (rows, *target.sample_shape)
-        if tuple(tensor.shape) != expected:
-            raise RuntimeError(
-                f"Output {target.name!r} has shape {tuple(tensor.shape)} for a batch of "
-                f"{rows} samples; the probe batch promised {expected}. Outputs whose "
-                "per-sample shape varies between batches cannot be stacked."
-            )
+        if tuple(tensor.shape) != (rows, *target.sample_shape):
+            self._raise_shape(target, tensor, rows)
         self._regions[i].copy_(tensor)
         self._done.add(i)
+
+    # -- first batch ---------------------------------------------------
+
+    def _resolve(self) -> None:
+        rows = self._stop - self._start
+        targets = []
+        for ref in self.refs:
+            runs = self._runs[ref.module]
+            call = select_run(ref, len(runs))
+            info = select_tensor(ref, runs[call], rows)
+            targets.append(
+                Target(
+                    ref=ref,
+                    call=call,
+                    path=ref.path,
+                    batch_axis=info.batch_axis,
+                    sample_shape=info.sample_shape,
+                    dtype=info.dtype,
+                    guessed=info.guessed,
+                )
+            )
+        for i, target in enumerate(targets):
+            rows_i = self._first_rows[i]
+            if tuple(rows_i.shape) != (rows, *target.sample_shape):
+                raise ValueError(
+                    f"activation changed the shape of {target.name!r} from "
+                    f"{(rows, *target.sample_shape)} to {tuple(rows_i.shape)}; it must "
+                    "act element-wise."
+                )
+        self.targets = targets
+        # Outside the forward pass: a bad ``out`` fails here, not inside a hook.
+        for target in targets:
+            self.sinks.append(self.open_sink(target))
+
+    def _write_first_rows(self) -> None:
+        for i, (sink, target) in enumerate(zip(self.sinks, self.targets, strict=True)):
+            region = torch.from_numpy(sink.region(self._start, self._stop))
+            region.view(self._stop - self._start, *target.sample_shape).copy_(
+                self._first_rows.pop(i)
+            )
+
+    def _raise_shape(self, target: Target, tensor: torch.Tensor, rows: int):
+        raise RuntimeError(
+            f"Output {target.name!r} has shape {tuple(tensor.shape)} for a batch of "
+            f"{rows} samples; the first batch gave {target.sample_shape} per sample. "
+            "Outputs whose per-sample shape varies between batches cannot be stacked."
+        )
+
+    def _raise_guess(self, target: Target, tensor: torch.Tensor, rows: int):
+        raise RuntimeError(
+            f"The first batch could not tell which axis of {target.name!r} holds the "
+            f"samples (several had the batch's size); axis {target.batch_axis} was "
+            f"taken, but a batch of {rows} samples gives shape {tuple(tensor.shape)}. "
+            "Pass a batch_size that no other axis of this output has."
+        )
 
 
 # --------------------------------------------------------------------------

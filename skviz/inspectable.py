@@ -8,6 +8,7 @@ the activations of one layer (``layer``), and adds ``transform_layer(s)``,
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,17 +25,20 @@ from ._dask import is_dask_array, transform_dask
 from ._sinks import make_sink
 from .capture import (
     LayerCapture,
-    LayerRef,
     StopForward,
-    check_module_names,
-    describe_structure,
+    discover,
     inspection_lock,
     inspection_session,
     numpy_dtype,
-    probe_outputs,
     resolve_activation,
-    resolve_targets,
     unwrap_compiled,
+)
+from .layers import (
+    LayerInfo,
+    LayerRef,
+    check_module_names,
+    select_run,
+    select_tensor,
 )
 from .progress import progress_bar
 
@@ -172,6 +176,7 @@ class InspectableMixin(TransformerMixin):
         # Output shapes belong to the module being (re)built; set_params
         # (module__num_units=...) rebuilds the module without initialize().
         self.layer_shapes_ = {}
+        self.layer_batch_axes_ = {}
         return super()._initialize_module(*args, **kwargs)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -220,17 +225,58 @@ class InspectableMixin(TransformerMixin):
 
         The root module is excluded. Requires a fitted (initialized) net.
         """
-        check_is_fitted(self)
         return [name for name, _ in self.inspected_module().named_modules() if name]
 
+    def layer_info(self, X, *, max_samples: int = 5) -> list[LayerInfo]:
+        """What every submodule does in one forward pass, in the order runs end.
+
+        Runs one forward pass of the first ``max_samples`` samples of ``X``
+        with a hook on every submodule.
+
+        Parameters
+        ----------
+        X : array-like
+            At least one sample, in any form ``predict`` accepts.
+        max_samples : int, default=5
+            Samples of that forward pass. Batch axes are told by their size
+            (see :func:`skviz.layers.find_batch_axis`); an odd count that
+            rarely equals another axis (channels, heads, sequence length)
+            leaves the fewest to a module's documented layout.
+
+        Returns
+        -------
+        list of skviz.layers.LayerInfo
+            One per run of a submodule (``name``, ``ref``, ``type``,
+            ``call``, ``calls``, ``is_leaf``, ``is_tensor``, ``shape`` of one
+            sample, ``output`` structure): leaves in forward order, each
+            container after its children. Modules that did not run are
+            absent.
+        """
+        if (
+            isinstance(max_samples, bool)
+            or not isinstance(max_samples, numbers.Integral)
+            or max_samples < 1
+        ):
+            raise ValueError(
+                f"max_samples must be a positive int, got {max_samples!r}."
+            )
+        module = self.inspected_module()
+        modules = {name: m for name, m in module.named_modules() if name}
+        source = self._batches(X, batch_size=int(max_samples))
+        with inspection_session(module):
+            start, stop, Xi = next(iter(source))
+            return discover(
+                modules, lambda: self._forward_batch(module, Xi), stop - start
+            )
+
     def layer_summary(self, X_sample) -> pd.DataFrame:
-        """Keras-style summary of every layer, from one tiny forward pass.
+        """Keras-style summary of every layer, from one small forward pass.
 
         Parameters
         ----------
         X_sample : array-like
-            At least one sample, in any form ``predict`` accepts. Only the
-            first sample is used.
+            At least one sample, in any form ``predict`` accepts; the first
+            five are used (see :meth:`layer_info`).
 
         Returns
         -------
@@ -241,32 +287,22 @@ class InspectableMixin(TransformerMixin):
             (parameters of the module and its children) and ``calls``
             (how many times it ran per forward pass).
         """
-        check_is_fitted(self)
-        module = self.inspected_module()
-        modules = {name: m for name, m in module.named_modules() if name}
-        with inspection_session(module):
-            source = self._batches(X_sample, batch_size=1)
-            probe = self._probe(module, modules, source)
+        runs: dict[str, list[LayerInfo]] = {}
+        for info in self.layer_info(X_sample):
+            runs.setdefault(info.name, []).append(info)
         rows = []
-        for name, m in modules.items():
-            calls = probe.calls(name)
-            if calls == 0:
-                shape = "-"
-            else:
-                shapes = {
-                    describe_structure(s, d)
-                    for s, d in zip(
-                        probe.outputs[name], probe.batch_dims[name], strict=True
-                    )
-                }
-                shape = " | ".join(sorted(shapes))
+        for name, m in self.inspected_module().named_modules():
+            if not name:
+                continue
+            seen = runs.get(name, [])
+            shape = " | ".join(sorted({info.describe() for info in seen})) or "-"
             rows.append(
                 {
                     "name": name,
                     "type": type(m).__name__,
                     "output_shape": shape,
                     "n_params": sum(p.numel() for p in m.parameters()),
-                    "calls": calls,
+                    "calls": len(seen),
                 }
             )
         return pd.DataFrame(
@@ -381,12 +417,22 @@ class InspectableMixin(TransformerMixin):
         return result
 
     def capture_layers(
-        self, X, names, *, activation, flatten, batch_size, out=None, progress=None
+        self,
+        X,
+        names: Sequence[str],
+        *,
+        activation: ActivationArg = None,
+        flatten: bool = False,
+        batch_size: int | None = None,
+        out: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
     ) -> dict[str, Any]:
-        """``transform_layers`` without remembering X for ``plot_activation``.
+        """:meth:`transform_layers` without remembering ``X`` for plots.
 
-        Leaves the estimator's state as it was (sklearn requires this of
-        ``transform``), apart from the layer-shape memo.
+        The public capture API for displays, animations and workers: it
+        leaves the estimator's state as it was (sklearn requires this of
+        ``transform``), apart from a memo of layer shapes. Parameters and
+        result are those of :meth:`transform_layers`.
         """
         if isinstance(names, str):
             raise TypeError(
@@ -403,7 +449,6 @@ class InspectableMixin(TransformerMixin):
                 f"out names layers that were not requested: {sorted(set(out) - set(names))}."
             )
         act = resolve_activation(activation)
-        check_is_fitted(self)
         refs = [LayerRef.parse(n) for n in names]
         module = self.inspected_module()
         all_modules = dict(module.named_modules())
@@ -420,43 +465,33 @@ class InspectableMixin(TransformerMixin):
         hooked = {r.module: all_modules[r.module] for r in refs}
         source = self._batches(X, batch_size=batch_size)
 
-        with inspection_session(module):
-            targets = resolve_targets(refs, self._probe(module, hooked, source))
-            sinks = []
-            try:
-                for t in targets:
-                    shape = (math.prod(t.sample_shape),) if flatten else t.sample_shape
-                    sinks.append(
-                        make_sink(
-                            out.get(t.name),
-                            (source.n, *shape),
-                            numpy_dtype(t.dtype),
-                            source.batch_size,
-                            t.name,
-                            n_sinks=len(targets),
-                        )
-                    )
-                with (
-                    LayerCapture(hooked, targets, sinks, activation=act) as capture,
-                    progress_bar(
-                        source.n, progress, f"capturing {len(names)} layer(s)"
-                    ) as bar,
-                ):
-                    for start, stop, Xi in source:
-                        capture.begin_batch(start, stop)
-                        try:
-                            self._forward_batch(module, Xi)
-                        except StopForward:
-                            pass
-                        capture.end_batch()
-                        bar.update(stop - start)
-                results = [sink.finish() for sink in sinks]
-            except BaseException:
-                for sink in sinks:
-                    sink.abort()
-                raise
+        def open_sink(target):
+            shape = target.sample_shape
+            return make_sink(
+                out.get(target.name),
+                (source.n, *((math.prod(shape),) if flatten else shape)),
+                numpy_dtype(target.dtype),
+                source.batch_size,
+                target.name,
+                n_sinks=len(refs),
+            )
 
-        self._remember_shapes({t.name: t.sample_shape for t in targets})
+        hints = self.__dict__.get("layer_batch_axes_", {})
+        with (
+            inspection_session(module),
+            LayerCapture(hooked, refs, open_sink, act, hints) as capture,
+            progress_bar(source.n, progress, f"capturing {len(names)} layer(s)") as bar,
+        ):
+            for start, stop, Xi in source:
+                capture.begin_batch(start, stop)
+                try:
+                    self._forward_batch(module, Xi)
+                except StopForward:
+                    pass
+                capture.end_batch()
+                bar.update(stop - start)
+            results = capture.finish()
+        self._remember_targets(capture.targets)
         return dict(zip(names, results, strict=True))
 
     def _capture_dask(self, X, names, *, activation, flatten, batch_size):
@@ -514,14 +549,6 @@ class InspectableMixin(TransformerMixin):
                     _data.check_array_input(value, None, f"{what}: X[{key!r}]")
         return _data.DatasetBatches(self, X, int(batch_size))
 
-    def _probe(self, module, modules, source):
-        one, two = source.probe_inputs()
-        return probe_outputs(
-            modules,
-            lambda: self._forward_batch(module, one),
-            lambda: self._forward_batch(module, two),
-        )
-
     # ------------------------------------------------------------------
     # sklearn transformer API
     # ------------------------------------------------------------------
@@ -570,7 +597,7 @@ class InspectableMixin(TransformerMixin):
         )
 
     def _layer_shape(self, layer: str) -> tuple[int, ...]:
-        shapes = getattr(self, "layer_shapes_", {})
+        shapes = self.__dict__.get("layer_shapes_", {})
         if layer in shapes:
             return shapes[layer]
         input_shape = getattr(self, "input_shape_", None)
@@ -579,22 +606,35 @@ class InspectableMixin(TransformerMixin):
                 "Cannot tell the output shape of the layer: the net was not fitted on "
                 "an array. Call transform() once first."
             )
-        # Zeros of the fitted sample shape are a valid input for the probe of
-        # shapes; the values do not matter.
+        # Zeros of the fitted sample shape are a valid input to learn the
+        # shape from; the values do not matter.
         dtype = getattr(self, "input_dtype_", None)
         if dtype is None or dtype.is_floating_point:
             dtype = _data.module_float_dtype(self.inspected_module())
-        dummy = torch.zeros((1, *input_shape), dtype=dtype)
+        ref = LayerRef.parse(layer)
+        check_module_names([ref.module], self.layer_names())
         module = self.inspected_module()
-        refs = [LayerRef.parse(layer)]
-        check_module_names([refs[0].module], self.layer_names())
-        hooked = {refs[0].module: dict(module.named_modules())[refs[0].module]}
-        source = _data.ArrayBatches(dummy, 1, self.device, dtype)
+        hooked = {ref.module: dict(module.named_modules())[ref.module]}
+        dummy = torch.zeros((1, *input_shape), dtype=dtype, device=self.device)
         with inspection_session(module):
-            probe = self._probe(module, hooked, source)
-        shape = resolve_targets(refs, probe)[0].sample_shape
-        self._remember_shapes({layer: shape})
-        return shape
+            runs = discover(hooked, lambda: self._forward_batch(module, dummy), 1)
+        info = select_tensor(ref, runs[select_run(ref, len(runs))].output, 1)
+        self._remember_shapes({layer: info.sample_shape})
+        return info.sample_shape
+
+    def _remember_targets(self, targets) -> None:
+        """Memo the shape of each captured output, and its batch axis if certain.
+
+        A later call whose first batch cannot tell the batch axis (a batch
+        of one sample) takes it from here.
+        """
+        self._remember_shapes({t.name: t.sample_shape for t in targets})
+        axes = {t.name: t.batch_axis for t in targets if not t.guessed}
+        if axes:
+            memo = self.__dict__.get("layer_batch_axes_")
+            if memo is None:
+                memo = self.layer_batch_axes_ = {}
+            memo.update(axes)
 
     def _remember_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
         # A memo of facts derived from module_, not fitted state: updated in

@@ -211,7 +211,7 @@ def test_functional_activation_adds_a_stage_from_the_same_pass(fun_net, data):
 
 def test_one_capture_pass_for_all_layers(seq_net, data, monkeypatch):
     X, y = data
-    calls = {"transform_layers": 0, "transform_layer": 0}
+    calls = {"capture_layers": 0, "transform_layers": 0, "transform_layer": 0}
     cls = type(seq_net)
     for name in calls:
         original = getattr(cls, name)
@@ -229,12 +229,14 @@ def test_one_capture_pass_for_all_layers(seq_net, data, monkeypatch):
         LayerTransformAnimation.from_estimator(seq_net, X, y, **SMALL)
     finally:
         handle.remove()
-    assert calls == {"transform_layers": 1, "transform_layer": 0}
-    # Every row goes through the net twice: once in the capture pass over
+    assert calls == {"capture_layers": 1, "transform_layers": 0, "transform_layer": 0}
+    # The default layers come from one discovery forward of 5 rows. Then
+    # every row goes through the net twice: once in the capture pass over
     # points, grid and lattice (whatever the number of layers), and once in
     # predict_proba for the decision regions (with the cell centres).
     n_grid = len(X) + 2 * 5 * 9 + 6 * 6
-    assert sum(big) == n_grid + (n_grid + 5 * 5)
+    assert big[0] == 5
+    assert sum(big[1:]) == n_grid + (n_grid + 5 * 5)
 
 
 # ----------------------------------------------------------------------

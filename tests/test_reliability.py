@@ -193,8 +193,9 @@ class _ForwardError(Exception):
     pass
 
 
-# Forward number 1 is the probe with one sample; 2 the probe with two;
-# 3.. the real batches (40 rows / batch_size 8 = 5 batches).
+# There is no probe: forward number k is the k-th real batch (40 rows /
+# batch_size 8 = 5 batches). The first batch also finds shapes and opens the
+# sinks; get_feature_names_out runs one forward of zeros.
 @pytest.mark.parametrize("error", [_ForwardError, KeyboardInterrupt])
 @pytest.mark.parametrize(
     ("call", "fail_at"),
@@ -202,10 +203,10 @@ class _ForwardError(Exception):
         ("transform_layer", 1),
         ("transform_layer", 2),
         ("transform_layer", 3),
-        ("transform_layer", 6),
-        ("transform_layers", 5),
+        ("transform_layer", 5),
+        ("transform_layers", 4),
         ("layer_summary", 1),
-        ("get_feature_names_out", 2),
+        ("get_feature_names_out", 1),
     ],
 )
 def test_error_inside_forward_leaves_module_as_before(failing, error, call, fail_at):
@@ -487,7 +488,7 @@ def test_two_threads_capture_at_the_same_time(wine_like):
 
 def test_predict_in_another_thread_during_capture(wine_like):
     # Deterministic interleaving: every forward of the capturing thread
-    # (probes and batches) first runs a whole predict_proba in another
+    # (one per batch) first runs a whole predict_proba in another
     # thread, while the capture's hooks are registered on the module.
     net, X = wine_like
     expected_proba = net.predict_proba(X)
@@ -506,7 +507,7 @@ def test_predict_in_another_thread_during_capture(wine_like):
         handle.remove()
 
     np.testing.assert_allclose(A, expected, atol=1e-5)
-    assert len(predictions) == 2 + 3  # two probes, three batches
+    assert len(predictions) == 3  # one forward per batch, three batches
     for proba in predictions:
         np.testing.assert_array_equal(proba, expected_proba)
     assert leftover_hooks(net.module_) == []

@@ -1,7 +1,7 @@
 """The stages of the layer animation: what one net does to the plane.
 
 :func:`capture_stages` pushes the samples, the grid and the lattice of
-decision-region cells through a fitted net in one ``transform_layers``
+decision-region cells through a fitted net in one ``capture_layers``
 call, keeps the representation after every chosen layer and places each
 one in drawing space (see :mod:`._geometry`). Hooks are registered only
 by :mod:`skviz.capture`.
@@ -22,9 +22,6 @@ from . import _geometry as geometry
 
 __all__ = ["Stage", "capture_stages", "stage_box"]
 
-# Fitted attributes with which the net records its latest inspection.
-_INSPECTION_RECORD = ("inspection_X_", "inspection_y_")
-
 
 @dataclass
 class Stage:
@@ -36,7 +33,7 @@ class Stage:
         ``"input"``, the layer reference (``"fc1"``, ``"act@1"``) or
         ``"relu(fc1)"`` for an activation applied to a captured layer.
     layer : str or None
-        Layer reference captured through ``transform_layers`` (None for the
+        Layer reference captured through ``capture_layers`` (None for the
         input and for ``"predict_proba"``).
     activation : str or None
         Name of the activation applied to ``layer``'s output, if any.
@@ -116,36 +113,17 @@ def stage_box(stage: Stage) -> tuple[np.ndarray, np.ndarray]:
 def leaf_call_order(net, X_probe) -> list[tuple[str, str]]:
     """``(layer reference, module type)`` of every leaf run, in forward order.
 
-    ``layer_summary`` lists modules in definition order, which is not the
-    order of the forward pass (a shared ``self.act`` runs between every
-    layer). One probe forward of two samples records the actual order; a
-    module that runs several times gets one reference per run
-    (``"act@0"``, ``"act@1"``). Leaves whose output is not a single tensor
-    are left out: there is no single representation to draw.
+    Definition order is not the order of the forward pass (a shared
+    ``self.act`` runs between every layer): the net's layer discovery
+    records the actual order; a module that runs several times gets one
+    reference per run (``"act@0"``, ``"act@1"``). Leaves whose output is not
+    a single tensor are left out: there is no single representation to draw.
     """
-    from ..capture import call_order, inspection_session
-
-    module = net.inspected_module()
-    leaves = {
-        name: m
-        for name, m in module.named_modules()
-        if name and next(m.children(), None) is None
-    }
-    with inspection_session(module):
-        _, two = net._batches(X_probe, batch_size=2).probe_inputs()
-        calls = call_order(leaves, lambda: net._forward_batch(module, two))
-    runs: dict[str, int] = {}
-    for name, _ in calls:
-        runs[name] = runs.get(name, 0) + 1
-    seen: dict[str, int] = {}
-    order = []
-    for name, is_tensor in calls:
-        k = seen.get(name, 0)
-        seen[name] = k + 1
-        if is_tensor:
-            ref = name if runs[name] == 1 else f"{name}@{k}"
-            order.append((ref, type(leaves[name]).__name__))
-    return order
+    return [
+        (info.ref, info.type)
+        for info in net.layer_info(X_probe)
+        if info.is_leaf and info.is_tensor
+    ]
 
 
 def _module_type(net, ref: str) -> str | None:
@@ -206,24 +184,16 @@ def _activation_fns(
 # --------------------------------------------------------------------------
 
 
-def _transform_keeping_record(net, feed, layers: list[str], n_rows: int) -> dict:
-    """``transform_layers`` of the first ``n_rows`` rows of ``feed``.
+def _capture_rows(net, feed, layers: list[str], n_rows: int) -> dict:
+    """The flattened outputs of ``layers`` for the first ``n_rows`` rows of ``feed``.
 
-    The net's record of the latest inspection is the user's, not this stack
-    of grid points, so it is put back afterwards.
+    Through ``capture_layers``: the net's record of the latest inspection is
+    the user's, not this stack of grid points.
     """
-    saved = {a: getattr(net, a) for a in _INSPECTION_RECORD if hasattr(net, a)}
     rows = feed.iloc[:n_rows] if isinstance(feed, pd.DataFrame) else feed[:n_rows]
-    try:
-        return net.transform_layers(
-            rows, layers, flatten=True, batch_size=_batch_size(net, n_rows)
-        )
-    finally:
-        for attr in _INSPECTION_RECORD:
-            if attr in saved:
-                setattr(net, attr, saved[attr])
-            elif hasattr(net, attr):
-                delattr(net, attr)
+    return net.capture_layers(
+        rows, layers, flatten=True, batch_size=_batch_size(net, n_rows)
+    )
 
 
 def _predict_proba(net, feed) -> np.ndarray:
@@ -362,10 +332,9 @@ def capture_stages(
         feed = pd.DataFrame(stacked, columns=frame.columns)
 
     explicit = layers is not None
-    probe = feed.iloc[:2] if frame is not None else stacked[:2]
-    layers, types = _layers_and_types(net, probe, layers, title)
+    layers, types = _layers_and_types(net, feed, layers, title)
     fns = _activation_fns(activations, layers)
-    captured = _transform_keeping_record(net, feed, layers, n_with_grid)
+    captured = _capture_rows(net, feed, layers, n_with_grid)
     proba = None
     if proba_stage or lattice_in is not None:
         proba = _predict_proba(net, feed)

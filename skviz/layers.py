@@ -1,0 +1,361 @@
+"""What a layer is to skviz: references, output structures, batch axes.
+
+This module runs nothing and registers no hook (that is
+:mod:`skviz.capture`'s job). It defines
+
+* the grammar of layer references (``"dense0"``, ``"block@1"``,
+  ``"lstm[1][0]"``) and their parsing,
+* :class:`TensorInfo` / :class:`LayerInfo`: the structured description of
+  one run of a module (type, run, calls, output structure, batch axis,
+  shape of one sample), which ``layer_summary`` and every default-layer
+  choice read,
+* how the batch axis of an output is told from one batch,
+* the checks that turn a reference and an observed output into one tensor.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "LayerInfo",
+    "LayerRef",
+    "TensorInfo",
+    "check_module_names",
+    "describe_output",
+    "find_batch_axis",
+    "format_ref",
+    "select_path",
+    "select_run",
+    "select_tensor",
+]
+
+_REF_PATTERN = re.compile(
+    r"^(?P<module>[^@\[\]]+?)(?:@(?P<call>\d+))?(?P<path>(?:\[[^\[\]]+\])*)$"
+)
+_PATH_ITEM = re.compile(r"\[([^\[\]]+)\]")
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """A parsed layer reference.
+
+    Grammar: ``NAME[@CALL][[KEY]]...`` where ``NAME`` is a dotted name from
+    ``named_modules()``, ``@CALL`` selects the CALL-th (0-based) run of a
+    module that runs several times per forward, and each ``[KEY]`` indexes
+    into a tuple/list (integer KEY) or dict (string KEY, quotes optional)
+    output. Examples: ``"dense0"``, ``"block@1"``, ``"lstm[0]"``,
+    ``"lstm[1][0]"`` (LSTM's ``h_n``), ``"attn['weights']"``.
+    """
+
+    text: str
+    module: str
+    call: int | None = None
+    path: tuple[int | str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> LayerRef:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"A layer name must be a non-empty string, got {text!r}.")
+        match = _REF_PATTERN.match(text.strip())
+        if match is None:
+            raise ValueError(
+                f"Cannot parse layer reference {text!r}. Expected NAME, NAME@CALL "
+                "or NAME[INDEX]..., e.g. 'dense0', 'block@1', 'lstm[1][0]'."
+            )
+        call = match.group("call")
+        path = tuple(
+            _path_key(item) for item in _PATH_ITEM.findall(match.group("path"))
+        )
+        return cls(
+            text=text.strip(),
+            module=match.group("module"),
+            call=None if call is None else int(call),
+            path=path,
+        )
+
+
+def _path_key(item: str) -> int | str:
+    item = item.strip()
+    if re.fullmatch(r"-?\d+", item):
+        return int(item)
+    return item.strip("'\"")
+
+
+def format_ref(module: str, call: int | None, path: Sequence[int | str]) -> str:
+    text = module if call is None else f"{module}@{call}"
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else f"['{key}']"
+    return text
+
+
+def check_module_names(names: Sequence[str], known: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming close matches for names not in ``known``."""
+    known_set = set(known)
+    for name in names:
+        if name in known_set:
+            continue
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"Unknown layer {name!r}.{hint} Call net.layer_names() to list all "
+            f"{len(known)} layers."
+        )
+
+
+# --------------------------------------------------------------------------
+# Batch axes
+# --------------------------------------------------------------------------
+
+
+def _layout_batch_axis(module: nn.Module, path: Sequence[int | str]) -> int:
+    """The batch axis that a module's documented layout gives the tensor at ``path``.
+
+    Consulted only when several axes of an output have the batch's size.
+    Recurrent layers keep ``h_n``/``c_n`` batch-second whatever
+    ``batch_first`` says; attention weights are batch-first; everything
+    else follows its ``batch_first`` flag, or is batch-first by convention.
+    """
+    if isinstance(module, nn.RNNBase):
+        if path and path[0] == 1:
+            return 1
+        return 0 if module.batch_first else 1
+    if isinstance(module, nn.MultiheadAttention):
+        if path and path[0] == 1:
+            return 0
+        return 0 if module.batch_first else 1
+    if isinstance(module, nn.TransformerEncoderLayer | nn.TransformerDecoderLayer):
+        return 0 if module.self_attn.batch_first else 1
+    if isinstance(module, nn.TransformerEncoder | nn.TransformerDecoder):
+        first = module.layers[0] if len(module.layers) else None
+        return 0 if first is None or first.self_attn.batch_first else 1
+    if getattr(module, "batch_first", None) is False:
+        return 1
+    return 0
+
+
+def find_batch_axis(
+    shape: Sequence[int], rows: int, preferred: int = 0
+) -> tuple[int | None, bool]:
+    """Which axis of an output of a batch of ``rows`` samples holds the samples.
+
+    Returns ``(axis, guessed)``. ``axis`` is None when no axis has ``rows``
+    entries (the output does not depend on the batch). When several axes
+    have ``rows`` entries, one batch cannot tell them apart: ``preferred``
+    wins if it is one of them, else the first, and ``guessed`` is True.
+    """
+    candidates = [d for d, size in enumerate(shape) if size == rows]
+    if not candidates:
+        return None, False
+    if len(candidates) == 1:
+        return candidates[0], False
+    return (preferred if preferred in candidates else candidates[0]), True
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor of a layer's output, as seen on a batch of samples.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The whole shape, batch axis included.
+    batch_axis : int or None
+        The axis that holds the samples; None when the tensor does not
+        depend on the batch.
+    dtype : torch.dtype
+    guessed : bool
+        Several axes had the batch's size; ``batch_axis`` follows the
+        module's documented layout (see :func:`find_batch_axis`).
+    """
+
+    shape: tuple[int, ...]
+    batch_axis: int | None
+    dtype: torch.dtype
+    guessed: bool = False
+
+    @property
+    def sample_shape(self) -> tuple[int, ...] | None:
+        """The shape of one sample's part, or None without a batch axis."""
+        if self.batch_axis is None:
+            return None
+        return self.shape[: self.batch_axis] + self.shape[self.batch_axis + 1 :]
+
+    def describe(self) -> str:
+        """``"(None, 20)"``: the shape with ``None`` at the batch axis."""
+        dims = [
+            "None" if d == self.batch_axis else str(s) for d, s in enumerate(self.shape)
+        ]
+        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def describe_output(
+    output: Any, rows: int, module: nn.Module, path: tuple = (), hints=None
+) -> Any:
+    """Mirror of a module output: a :class:`TensorInfo` for every tensor.
+
+    Tuples and lists become tuples, mappings dicts; anything else its type
+    name. ``hints`` maps a path to a batch axis known from an earlier batch
+    that could tell.
+    """
+    if isinstance(output, torch.Tensor):
+        preferred = (hints or {}).get(path)
+        if preferred is None:
+            preferred = _layout_batch_axis(module, path)
+        axis, guessed = find_batch_axis(output.shape, rows, preferred)
+        if hints and path in hints and axis == hints[path]:
+            guessed = False
+        return TensorInfo(tuple(output.shape), axis, output.dtype, guessed)
+    if isinstance(output, tuple | list):
+        return tuple(
+            describe_output(o, rows, module, (*path, i), hints)
+            for i, o in enumerate(output)
+        )
+    if isinstance(output, Mapping):
+        return {
+            k: describe_output(v, rows, module, (*path, k), hints)
+            for k, v in output.items()
+        }
+    return type(output).__name__
+
+
+def _tensor_paths(
+    struct: Any, prefix: tuple = ()
+) -> Iterator[tuple[tuple, TensorInfo]]:
+    if isinstance(struct, TensorInfo):
+        yield prefix, struct
+    elif isinstance(struct, tuple):
+        for i, s in enumerate(struct):
+            yield from _tensor_paths(s, (*prefix, i))
+    elif isinstance(struct, dict):
+        for k, s in struct.items():
+            yield from _tensor_paths(s, (*prefix, k))
+
+
+def _describe_struct(struct: Any) -> str:
+    if isinstance(struct, TensorInfo):
+        return struct.describe()
+    if isinstance(struct, tuple):
+        return "(" + ", ".join(_describe_struct(s) for s in struct) + ")"
+    if isinstance(struct, dict):
+        inner = ", ".join(f"{k!r}: {_describe_struct(s)}" for k, s in struct.items())
+        return "{" + inner + "}"
+    return str(struct)
+
+
+def select_path(obj: Any, path: Sequence[int | str]) -> Any:
+    for key in path:
+        obj = obj[key]
+    return obj
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One run of one submodule during a forward pass.
+
+    Attributes
+    ----------
+    name : str
+        The module's dotted name in ``named_modules()``.
+    type : str
+        The module's class name.
+    call : int
+        Which run of the module this is (0-based).
+    calls : int
+        How many times the module ran in the forward pass.
+    is_leaf : bool
+        The module has no submodules.
+    output : TensorInfo, tuple, dict or str
+        The output's structure (see :func:`describe_output`).
+    """
+
+    name: str
+    type: str
+    call: int
+    calls: int
+    is_leaf: bool
+    output: Any
+
+    @property
+    def ref(self) -> str:
+        """The reference that selects this run: ``"fc1"``, or ``"act@1"``."""
+        return format_ref(self.name, None if self.calls == 1 else self.call, ())
+
+    @property
+    def is_tensor(self) -> bool:
+        """The output is one tensor (not a tuple, list or dict)."""
+        return isinstance(self.output, TensorInfo)
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """Shape of one sample's output; None unless one batched tensor."""
+        return self.output.sample_shape if self.is_tensor else None
+
+    def tensors(self) -> dict[str, TensorInfo]:
+        """Every tensor of the output, keyed by the reference that selects it."""
+        call = None if self.calls == 1 else self.call
+        return {
+            format_ref(self.name, call, path): info
+            for path, info in _tensor_paths(self.output)
+        }
+
+    def describe(self) -> str:
+        """The output's shapes, ``None`` at each batch axis."""
+        return _describe_struct(self.output)
+
+
+def select_run(ref: LayerRef, calls: int) -> int:
+    """The run that ``ref`` selects, given that its module ran ``calls`` times."""
+    if calls == 0:
+        raise ValueError(
+            f"Layer {ref.module!r} exists but did not run during a forward pass, "
+            "so it has no output to capture."
+        )
+    if ref.call is None and calls > 1:
+        options = ", ".join(repr(f"{ref.module}@{i}") for i in range(calls))
+        raise ValueError(
+            f"Layer {ref.module!r} runs {calls} times per forward pass; say which "
+            f"run you want: {options}."
+        )
+    call = 0 if ref.call is None else ref.call
+    if call >= calls:
+        raise ValueError(
+            f"Layer {ref.module!r} runs {calls} time(s) per forward pass; "
+            f"{ref.text!r} asks for run {call} (runs are numbered from 0)."
+        )
+    return call
+
+
+def select_tensor(ref: LayerRef, struct: Any, rows: int) -> TensorInfo:
+    """The tensor that ``ref``'s index path selects in an output's structure."""
+    try:
+        info = select_path(struct, ref.path)
+    except (KeyError, IndexError, TypeError):
+        info = None
+    if not isinstance(info, TensorInfo):
+        what = _describe_struct(struct)
+        leaves = [p for p, _ in _tensor_paths(struct)]
+        if not leaves:
+            raise ValueError(
+                f"Layer {ref.text!r} returns {what}, which holds no tensor to capture."
+            )
+        choices = ", ".join(repr(format_ref(ref.module, ref.call, p)) for p in leaves)
+        here = format_ref(ref.module, ref.call, ())
+        raise ValueError(
+            f"Layer {here!r} returns {what}; {ref.text!r} does not select one "
+            f"tensor of it. Choose one of: {choices}."
+        )
+    if info.batch_axis is None:
+        raise ValueError(
+            f"The output {ref.text!r} has shape {info.shape} for a batch of {rows} "
+            "samples: no axis holds one entry per sample, so it cannot be split "
+            "into one row per sample."
+        )
+    return info
