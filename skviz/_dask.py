@@ -41,12 +41,10 @@ def _worker_net(token: str, payload: bytes):
         return net
 
 
-def _block_layer(
-    block: np.ndarray, token: str, payload: bytes, name: str, kwargs: dict
-):
-    # capture_layers, not transform_layer: the cached net must not keep a
+def _block_layers(block: np.ndarray, token: str, payload: bytes, names, kwargs):
+    # capture_layers, not transform_layers: the cached net must not keep a
     # reference to every chunk it saw (``inspection_X_``).
-    return _worker_net(token, payload).capture_layers(block, [name], **kwargs)[name]
+    return _worker_net(token, payload).capture_layers(block, list(names), **kwargs)
 
 
 def transform_dask(
@@ -59,16 +57,22 @@ def transform_dask(
 ) -> dict[str, Any]:
     """One lazy dask array per layer, chunked by X's row chunks.
 
+    Each chunk of rows is one task that captures every requested layer in
+    one forward pass per batch; the layers' arrays are views into those
+    tasks' results, so computing several of them together (``dask.compute``)
+    runs the net once per chunk, not once per layer.
+
     Parameters
     ----------
     net : fitted inspectable net
     X : dask.array.Array of shape (n_samples, ...)
     names : layer references
     shapes, dtypes : per-sample output shape and dtype of each layer (after
-        ``flatten`` if requested), known from a probe on the driver.
-    **kwargs : passed to ``transform_layer`` on each chunk.
+        ``flatten`` if requested), known on the driver.
+    **kwargs : passed to ``capture_layers`` on each chunk.
     """
     import dask
+    import dask.array as da
 
     # Only rows may be split: a sample cut in two cannot go through the net.
     X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
@@ -77,25 +81,18 @@ def transform_dask(
     # for a peer while one of its own tasks has capture hooks attached.
     payload = dask.delayed(pickle.dumps(net))
     token = uuid.uuid4().hex
+    capture = dask.delayed(_block_layers, pure=True)
+    blocks = X.to_delayed().reshape(-1)
+    captured = [
+        capture(block, token, payload, tuple(names), kwargs) for block in blocks
+    ]
     results = {}
     for name in names:
-        shape = shapes[name]
-        chunks = (X.chunks[0], *((s,) for s in shape))
-        extra: dict[str, Any] = {}
-        if len(shape) + 1 > X.ndim:
-            extra["new_axis"] = list(range(X.ndim, len(shape) + 1))
-        elif len(shape) + 1 < X.ndim:
-            extra["drop_axis"] = list(range(len(shape) + 1, X.ndim))
-        results[name] = X.map_blocks(
-            _block_layer,
-            token,
-            payload,
-            name,
-            kwargs,
-            dtype=dtypes[name],
-            chunks=chunks,
-            token=f"skviz-{name}",
-            meta=np.empty((0,) * (len(shape) + 1), dtype=dtypes[name]),
-            **extra,
-        )
+        parts = [
+            da.from_delayed(
+                result[name], shape=(rows, *shapes[name]), dtype=dtypes[name]
+            )
+            for result, rows in zip(captured, X.chunks[0], strict=True)
+        ]
+        results[name] = da.concatenate(parts, axis=0)
     return results

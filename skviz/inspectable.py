@@ -505,10 +505,10 @@ class InspectableMixin(TransformerMixin):
                 f"each sample of the dask array X has shape {tuple(X.shape[1:])}, but the "
                 f"net was fitted on samples of shape {tuple(fitted)}."
             )
-        shapes = {}
-        for name in names:
-            shape = self._layer_shape(name)
-            shapes[name] = (math.prod(shape),) if flatten else shape
+        shapes = {
+            name: (math.prod(shape),) if flatten else shape
+            for name, shape in self._layer_shapes(names).items()
+        }
         dtype = numpy_dtype(_data.module_float_dtype(self.inspected_module()))
         return transform_dask(
             self,
@@ -597,30 +597,44 @@ class InspectableMixin(TransformerMixin):
         )
 
     def _layer_shape(self, layer: str) -> tuple[int, ...]:
+        return self._layer_shapes([layer])[layer]
+
+    def _layer_shapes(self, layers: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        """Shape of one sample's output of each layer, from the memo or one forward."""
         shapes = self.__dict__.get("layer_shapes_", {})
-        if layer in shapes:
-            return shapes[layer]
+        missing = [layer for layer in layers if layer not in shapes]
+        if missing:
+            self._remember_shapes(self._discover_shapes(missing))
+            shapes = self.layer_shapes_
+        return {layer: shapes[layer] for layer in layers}
+
+    def _discover_shapes(self, layers: Sequence[str]) -> dict[str, tuple[int, ...]]:
         input_shape = getattr(self, "input_shape_", None)
         if input_shape is None:
             raise ValueError(
                 "Cannot tell the output shape of the layer: the net was not fitted on "
                 "an array. Call transform() once first."
             )
-        # Zeros of the fitted sample shape are a valid input to learn the
-        # shape from; the values do not matter.
+        refs = [LayerRef.parse(layer) for layer in layers]
+        check_module_names([ref.module for ref in refs], self.layer_names())
+        module = self.inspected_module()
+        named = dict(module.named_modules())
+        hooked = {ref.module: named[ref.module] for ref in refs}
+        # Zeros of the fitted sample shape are a valid input to learn shapes
+        # from; the values do not matter. Integer inputs (token ids) stay
+        # integers.
         dtype = getattr(self, "input_dtype_", None)
         if dtype is None or dtype.is_floating_point:
-            dtype = _data.module_float_dtype(self.inspected_module())
-        ref = LayerRef.parse(layer)
-        check_module_names([ref.module], self.layer_names())
-        module = self.inspected_module()
-        hooked = {ref.module: dict(module.named_modules())[ref.module]}
+            dtype = _data.module_float_dtype(module)
         dummy = torch.zeros((1, *input_shape), dtype=dtype, device=self.device)
         with inspection_session(module):
-            runs = discover(hooked, lambda: self._forward_batch(module, dummy), 1)
-        info = select_tensor(ref, runs[select_run(ref, len(runs))].output, 1)
-        self._remember_shapes({layer: info.sample_shape})
-        return info.sample_shape
+            infos = discover(hooked, lambda: self._forward_batch(module, dummy), 1)
+        shapes = {}
+        for layer, ref in zip(layers, refs, strict=True):
+            runs = [info.output for info in infos if info.name == ref.module]
+            info = select_tensor(ref, runs[select_run(ref, len(runs))], 1)
+            shapes[layer] = info.sample_shape
+        return shapes
 
     def _remember_targets(self, targets) -> None:
         """Memo the shape of each captured output, and its batch axis if certain.

@@ -1,5 +1,6 @@
 """Small modules shared by the tests (seed 000 and 001 shapes)."""
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -20,6 +21,7 @@ __all__ = [
     "TokenBag",
     "TwoInputs",
     "WineClassifier",
+    "make_net",
 ]
 
 
@@ -160,8 +162,6 @@ class LazyMLP(nn.Module):
     """
 
     def __init__(self, n_classes=3):
-        import torch  # only here: the shared imports above stay untouched
-
         super().__init__()
         torch.manual_seed(0)
         self.dense = nn.LazyLinear(8)
@@ -189,3 +189,66 @@ class TokenBag(nn.Module):
 
     def forward(self, x):
         return self.out(self.emb(x).mean(dim=1))
+
+
+def make_net(module, *, seed=0, **kwargs):
+    """An unfitted InspectableNeuralNetClassifier with the tests' defaults.
+
+    Cross-entropy, 2 epochs, lr 0.05, no validation split, silent; torch is
+    seeded here so that the net's initial weights do not depend on test
+    order.
+    """
+    from skviz import InspectableNeuralNetClassifier
+
+    torch.manual_seed(seed)
+    params = {
+        "criterion": nn.CrossEntropyLoss,
+        "max_epochs": 2,
+        "lr": 0.05,
+        "train_split": None,
+        "verbose": 0,
+    }
+    params.update(kwargs)
+    return InspectableNeuralNetClassifier(module, **params)
+
+
+class CountingWine(WineClassifier):
+    """The wine classifier counting its forwards in a class attribute.
+
+    A counter on the class survives pickling of the net, which the dask
+    path does for every graph (a hook on the instance would not travel).
+    """
+
+    forwards = 0
+
+    def forward(self, X):
+        type(self).forwards += 1
+        return super().forward(X)
+
+
+class TimeMajor(nn.Module):
+    """Returns a time-major ``(steps, batch, 3)`` tensor from ``encode``.
+
+    Like a recurrent layer with ``batch_first=False``, but with no flag that
+    says so: only the sizes tell where the samples are.
+    """
+
+    def __init__(self, steps=4, n_inputs=3, n_classes=2):
+        super().__init__()
+        self.steps = steps
+        self.encode = _TimeMajorEncode(steps)
+        self.out = nn.Linear(n_inputs, n_classes)
+
+    def forward(self, x):
+        return self.out(self.encode(x).mean(dim=0))
+
+
+class _TimeMajorEncode(nn.Module):
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def forward(self, x):
+        # (batch, 3) -> (steps, batch, 3): step t is x scaled by t + 1
+        scale = torch.arange(1, self.steps + 1, dtype=x.dtype, device=x.device)
+        return scale[:, None, None] * x[None]

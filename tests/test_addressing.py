@@ -16,6 +16,7 @@ from _models import (
     SequenceLSTM,
     WineClassifier,
 )
+from _refs import ForwardCounter, hand_hook_calls, wb
 from torch import nn
 
 from skviz import InspectableNeuralNetClassifier
@@ -33,45 +34,6 @@ def _fit(module_cls, X, y, **kwargs):
         **kwargs,
     )
     return net.fit(X, y)
-
-
-def _wb(linear):
-    return (
-        linear.weight.detach().double().numpy(),
-        linear.bias.detach().double().numpy(),
-    )
-
-
-def hand_hook_calls(module, name, x):
-    """Every output of ``name`` during one forward, in call order (cloned)."""
-    calls = []
-
-    def clone(out):
-        if isinstance(out, torch.Tensor):
-            return out.detach().clone()
-        return type(out)(clone(o) for o in out)
-
-    handle = dict(module.named_modules())[name].register_forward_hook(
-        lambda _m, _i, out: calls.append(clone(out))
-    )
-    try:
-        with torch.no_grad():
-            module(x)
-    finally:
-        handle.remove()
-    return calls
-
-
-def count_forwards(module, names):
-    counts = dict.fromkeys(names, 0)
-    modules = dict(module.named_modules())
-    handles = [
-        modules[n].register_forward_pre_hook(
-            lambda _m, _i, n=n: counts.__setitem__(n, counts[n] + 1)
-        )
-        for n in names
-    ]
-    return counts, handles
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +114,8 @@ def test_lstm_outputs_match_manual_lstm_and_hand_hook(lstm_net):
 
 
 def test_lstm_single_sample_batches(lstm_net):
-    # With batches of one sample the batch dimension of h_n cannot be told
-    # from its size; the probe (batch of 1 vs 2) decides it once.
+    # In batches of one sample, h_n is (2, 1, 6): only axis 1 has the
+    # batch's size, so the first batch tells it.
     net, X = lstm_net
     A = net.transform_layer(X[:3], "lstm[1][0]", batch_size=1)
     _, h_n, _ = manual_lstm(net.module_.lstm, X[:3])
@@ -195,8 +157,8 @@ def reused_net(small_data):
 
 
 def manual_reused(module, X):
-    Wi, bi = _wb(module.inp)
-    Wb, bb = _wb(module.block)
+    Wi, bi = wb(module.inp)
+    Wb, bb = wb(module.block)
     inp = X.astype(np.float64) @ Wi.T + bi
     first = np.tanh(inp) @ Wb.T + bb
     second = np.tanh(first) @ Wb.T + bb
@@ -220,12 +182,9 @@ def test_reused_module_runs_addressed_separately(reused_net, small_data):
 
 def test_reused_module_first_run_stops_early(reused_net, small_data):
     X, _ = small_data
-    counts, handles = count_forwards(reused_net.module_, ["block", "out"])
-    try:
+    with ForwardCounter(reused_net.module_, ["block", "out"]) as counter:
         reused_net.transform_layer(X, "block@0", batch_size=10)
-    finally:
-        for h in handles:
-            h.remove()
+    counts = counter.counts
     n_batches = math.ceil(len(X) / 10)
     # "@0" names the run, so every forward, the first batch's too, stops
     # right after block's first run: one forward per batch, no probe.
@@ -268,8 +227,8 @@ def test_nested_sequential_dotted_names(small_data):
         "head",
     ]
     D = net.transform_layers(X, ["features.0", "features.1", "features"])
-    W0, b0 = _wb(net.module_.features[0])
-    W2, b2 = _wb(net.module_.features[2])
+    W0, b0 = wb(net.module_.features[0])
+    W2, b2 = wb(net.module_.features[2])
     h0 = X.astype(np.float64) @ W0.T + b0
     np.testing.assert_allclose(D["features.0"], h0, atol=1e-5)
     np.testing.assert_allclose(D["features.1"], np.maximum(h0, 0), atol=1e-5)
@@ -280,7 +239,7 @@ def test_nested_sequential_dotted_names(small_data):
 def test_inplace_relu_does_not_overwrite_captured_linear_output(small_data):
     X, y = small_data
     net = _fit(InplaceReLU, X, y)
-    W, b = _wb(net.module_.fc)
+    W, b = wb(net.module_.fc)
     pre = X.astype(np.float64) @ W.T + b
     assert (pre < 0).any()
 
@@ -354,7 +313,7 @@ def dict_net(small_data):
 @pytest.mark.parametrize("ref", ["enc['values']", "enc[values]", 'enc["values"]'])
 def test_dict_output_by_key(dict_net, small_data, ref):
     X, _ = small_data
-    W, b = _wb(dict_net.module_.enc.proj)
+    W, b = wb(dict_net.module_.enc.proj)
     A = dict_net.transform_layer(X, ref)
     np.testing.assert_allclose(A, X.astype(np.float64) @ W.T + b, atol=1e-5)
 

@@ -17,111 +17,20 @@ import pandas as pd
 import pytest
 import torch
 from _models import DigitsCNN, FailingNet, TwoInputs, WineClassifier
+from _refs import (
+    ForwardCounter,
+    assert_same_state,
+    leftover_hooks,
+    manual_wine,
+    module_state,
+    run_in_thread,
+    wb,
+)
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from torch import nn
-from torch.nn.modules import module as torch_module
 
 from skviz import InspectableNeuralNetClassifier
-
-# ---------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------
-
-_HOOK_DICTS = (
-    "_forward_hooks",
-    "_forward_pre_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-    "_forward_pre_hooks_with_kwargs",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-)
-
-
-def leftover_hooks(module):
-    """(submodule name, hook dict) pairs that are not empty."""
-    found = [
-        (name or "<root>", attr)
-        for name, m in module.named_modules()
-        for attr in _HOOK_DICTS
-        if getattr(m, attr, None)
-    ]
-    for attr in ("_global_forward_hooks", "_global_forward_pre_hooks"):
-        if getattr(torch_module, attr, None):
-            found.append(("<global>", attr))
-    return found
-
-
-def module_state(module):
-    return {
-        "training": [(n, m.training) for n, m in module.named_modules()],
-        "requires_grad": [(n, p.requires_grad) for n, p in module.named_parameters()],
-        "grads": [
-            (n, None if p.grad is None else p.grad.clone())
-            for n, p in module.named_parameters()
-        ],
-        "params": [(n, p.detach().clone()) for n, p in module.named_parameters()],
-    }
-
-
-def assert_same_state(before, after):
-    assert after["training"] == before["training"]
-    assert after["requires_grad"] == before["requires_grad"]
-    for (n, g0), (_, g1) in zip(before["grads"], after["grads"], strict=True):
-        assert (g0 is None) == (g1 is None), n
-        if g0 is not None:
-            assert torch.equal(g0, g1), n
-    for (n, p0), (_, p1) in zip(before["params"], after["params"], strict=True):
-        assert torch.equal(p0, p1), n
-
-
-class RootForwards:
-    """Counts forward calls of a module from a pre-hook (removed on exit)."""
-
-    def __init__(self, module):
-        self.count = 0
-        self._handle = module.register_forward_pre_hook(self._hook)
-
-    def _hook(self, _module, _inputs):
-        self.count += 1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._handle.remove()
-
-
-def run_in_thread(fn, timeout=60):
-    """Run ``fn`` in a fresh thread; fail if it does not finish in time.
-
-    A fresh thread matters for the lock check: the per-net lock is an RLock,
-    so the thread that leaked it could still re-enter it.
-    """
-    box = {}
-
-    def target():
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # reported below, in the test's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), "call did not finish: lock left held?"
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
-def _wb(linear):
-    return (
-        linear.weight.detach().double().numpy(),
-        linear.bias.detach().double().numpy(),
-    )
-
 
 # ---------------------------------------------------------------------------
 # Nets
@@ -152,8 +61,8 @@ def failing():
 
 
 def manual_second(module, X):
-    W1, b1 = _wb(module.first)
-    W2, b2 = _wb(module.second)
+    W1, b1 = wb(module.first)
+    W2, b2 = wb(module.second)
     # Dropout is the identity in eval mode, which inspection must use.
     return np.maximum(X.astype(np.float64) @ W1.T + b1, 0) @ W2.T + b2
 
@@ -298,7 +207,7 @@ def test_bad_tabular_input_fails_before_forward(wine_like, case):
     net, X = wine_like
     make, message = BAD_TABULAR[case]
     Xbad = make(X)
-    with RootForwards(net.module_) as forwards:
+    with ForwardCounter(net.module_) as forwards:
         with pytest.raises(ValueError, match=message):
             net.transform_layer(Xbad, "dense0")
         with pytest.raises(ValueError, match=message):
@@ -318,7 +227,7 @@ def test_bad_tabular_input_fails_before_forward(wine_like, case):
 )
 def test_bad_arguments_fail_before_forward(wine_like, kwargs, message):
     net, X = wine_like
-    with RootForwards(net.module_) as forwards:
+    with ForwardCounter(net.module_) as forwards:
         with pytest.raises(ValueError, match=message):
             net.transform_layer(X, **kwargs)
     assert forwards.count == 0
@@ -352,7 +261,7 @@ def cnn():
 )
 def test_wrong_image_shape_fails_before_forward(cnn, make):
     net, X = cnn
-    with RootForwards(net.module_) as forwards:
+    with ForwardCounter(net.module_) as forwards:
         with pytest.raises(ValueError, match=r"fitted on samples of shape \(1, 8, 8\)"):
             net.transform_layers(make(X), ["cnn1", "pool1"])
     assert forwards.count == 0
@@ -387,7 +296,7 @@ def two_inputs():
 )
 def test_bad_dict_input_fails_before_forward(two_inputs, make, message):
     net, X = two_inputs
-    with RootForwards(net.module_) as forwards:
+    with ForwardCounter(net.module_) as forwards:
         with pytest.raises(ValueError, match=message):
             net.transform_layer(make(X), "a")
     assert forwards.count == 0
@@ -438,13 +347,6 @@ def test_unfitted_net_raises_not_fitted(call):
 # ---------------------------------------------------------------------------
 # Threads
 # ---------------------------------------------------------------------------
-
-
-def manual_wine(module, X):
-    W0, b0 = _wb(module.dense0)
-    W1, b1 = _wb(module.dense1)
-    h0 = X.astype(np.float64) @ W0.T + b0
-    return {"dense0": h0, "dense1": np.maximum(h0, 0) @ W1.T + b1}
 
 
 def test_two_threads_capture_at_the_same_time(wine_like):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from _models import FailingNet, WineClassifier
+from _refs import ForwardCounter
 from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -43,12 +44,6 @@ def wine():
 def fitted(wine):
     X, y = wine
     return make_net().fit(X, y)
-
-
-def forward_count(net):
-    calls = []
-    handle = net.module_.register_forward_pre_hook(lambda *a: calls.append(1))
-    return calls, handle
 
 
 def leftovers(folder: Path):
@@ -230,13 +225,12 @@ def test_full_disk_is_reported_before_any_batch(fitted, wine, tmp_path, monkeypa
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "posix_fallocate", full)
-    calls, handle = forward_count(fitted)
-    try:
+    with ForwardCounter(fitted.module_) as forwards:
         with pytest.raises(OSError, match="Not enough disk space"):
             fitted.transform_layer(wine[0], "dense0", out=tmp_path / "a.npy")
-    finally:
-        handle.remove()
-    assert len(calls) <= 2  # the probes only
+    # The first batch tells the result's shape; the space is claimed before
+    # the second.
+    assert forwards.count <= 1
     assert leftovers(tmp_path) == []
 
 
@@ -467,14 +461,12 @@ def test_interrupted_write_leaves_no_file(wine, tmp_path, suffix, error):
 )
 def test_bad_out_fails_before_any_batch(fitted, wine, out, message):
     X, _ = wine
-    calls, handle = forward_count(fitted)
-    try:
+    with ForwardCounter(fitted.module_) as forwards:
         with pytest.raises((ValueError, TypeError), match=message):
             fitted.transform_layer(X, "dense0", out=out)
-    finally:
-        handle.remove()
-    # Only the two probe forwards ran: the sink is checked before batches.
-    assert len(calls) <= 2
+    # At most the first batch ran (it tells the result's shape): the sink is
+    # checked before any other batch.
+    assert forwards.count <= 1
 
 
 def test_out_for_unrequested_layer(fitted, wine):

@@ -14,127 +14,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 from _models import (
-    DigitsCNN,
     DoubleWine,
     InputInPlace,
     TokenBag,
     TwoInputs,
     WineClassifier,
 )
-from sklearn.datasets import load_digits, load_wine
-from sklearn.preprocessing import StandardScaler
+from _refs import ForwardCounter, hand_hooks, manual_wine, wb
+from sklearn.datasets import load_wine
 from skorch.dataset import Dataset
 from torch import nn
 
 from skviz import InspectableNeuralNetClassifier
-
-# ---------------------------------------------------------------------------
-# Data, nets and the independent references
-# ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def wine():
-    X, y = load_wine(return_X_y=True)
-    return StandardScaler().fit_transform(X).astype(np.float32), y.astype(np.int64)
-
-
-@pytest.fixture(scope="module")
-def wine_net(wine):
-    torch.manual_seed(0)
-    X, y = wine
-    net = InspectableNeuralNetClassifier(
-        WineClassifier,
-        criterion=nn.CrossEntropyLoss,
-        max_epochs=5,
-        lr=0.05,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-    )
-    return net.fit(X, y)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), y.astype(np.int64)
-
-
-@pytest.fixture(scope="module")
-def cnn_net(digits):
-    torch.manual_seed(0)
-    X, y = digits
-    net = InspectableNeuralNetClassifier(
-        DigitsCNN,
-        criterion=nn.CrossEntropyLoss,
-        max_epochs=2,
-        lr=0.1,
-        train_split=None,
-        verbose=0,
-    )
-    return net.fit(X[:300], y[:300])
-
-
-def _wb(linear):
-    return (
-        linear.weight.detach().double().numpy(),
-        linear.bias.detach().double().numpy(),
-    )
-
-
-def manual_wine(module, X):
-    """Seed 000's forward in float64 numpy: outputs of the three Linear layers."""
-    W0, b0 = _wb(module.dense0)
-    W1, b1 = _wb(module.dense1)
-    W2, b2 = _wb(module.output)
-    h0 = np.asarray(X, dtype=np.float64) @ W0.T + b0
-    h1 = np.maximum(h0, 0) @ W1.T + b1
-    return {"dense0": h0, "dense1": h1, "output": np.maximum(h1, 0) @ W2.T + b2}
-
-
-def hand_hooks(module, names, *args, **kwargs):
-    """What seed 001 does: hooks stored by hand, one full forward, hooks removed."""
-    modules = dict(module.named_modules())
-    store = {name: [] for name in names}
-    handles = [
-        modules[name].register_forward_hook(
-            lambda _m, _i, out, name=name: store[name].append(out.detach().clone())
-        )
-        for name in names
-    ]
-    try:
-        with torch.no_grad():
-            module(*args, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {name: [t.numpy() for t in outs] for name, outs in store.items()}
-
-
-class ForwardCounter:
-    """Counts forward calls of named submodules ("" is the root) via hooks."""
-
-    def __init__(self, module, names):
-        modules = dict(module.named_modules())
-        self.counts = dict.fromkeys(names, 0)
-        self.handles = [
-            modules[name].register_forward_pre_hook(self._hook(name)) for name in names
-        ]
-
-    def _hook(self, name):
-        def hook(_module, _inputs):
-            self.counts[name] += 1
-
-        return hook
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for handle in self.handles:
-            handle.remove()
-
 
 # ---------------------------------------------------------------------------
 # MLP (seed 000)
@@ -424,7 +315,7 @@ def test_module_changing_its_input_in_place_never_reaches_X(kind):
     before = _snapshot(Xk)
     A = net.transform_layer(Xk, "fc", batch_size=7)
     _unchanged(Xk, before)
-    W, b = _wb(net.module_.fc)
+    W, b = wb(net.module_.fc)
     np.testing.assert_allclose(A, (0.5 * X) @ W.T + b, rtol=1e-5, atol=1e-6)
 
 
@@ -455,9 +346,9 @@ def test_dict_input_goes_through_skorch_dataset(two_input_net, dtype):
     for k in Xd:
         np.testing.assert_array_equal(Xd[k], before[k])
 
-    Wa, ba = _wb(net.module_.a)
-    Wb, bb = _wb(net.module_.b)
-    Wo, bo = _wb(net.module_.out)
+    Wa, ba = wb(net.module_.a)
+    Wb, bb = wb(net.module_.b)
+    Wo, bo = wb(net.module_.out)
     a = X["x1"].astype(np.float64) @ Wa.T + ba
     b = X["x2"].astype(np.float64) @ Wb.T + bb
     np.testing.assert_allclose(D["a"], a, rtol=1e-5, atol=1e-5)
