@@ -67,8 +67,6 @@ class InspectableMixin(TransformerMixin):
     afterwards and no hook outlives a call. Calls on one net are serialised.
     """
 
-    _inspect_array_types = (np.ndarray, torch.Tensor)
-
     def __init__(self, module, *args, layer: str | None = None, **kwargs):
         self.layer = layer
         super().__init__(module, *args, **kwargs)
@@ -126,46 +124,37 @@ class InspectableMixin(TransformerMixin):
             return module(**x)
         return module(x)
 
-    def _prepare_X(self, X):
-        """Numeric DataFrames become arrays; float arrays take the module dtype.
-
-        skorch would hand a DataFrame to ``forward`` as keyword arguments and
-        float64 arrays (what StandardScaler emits) as double tensors; both
-        break a plain float32 module inside a Pipeline.
-        """
-        if _data.is_numeric_frame(X) and not self._forward_takes_columns(X):
-            X = _data.frame_to_array(X)
-        if isinstance(X, Mapping):
-            # One array per forward() argument: each gets the same cast.
-            return {key: self._cast_float_array(value) for key, value in X.items()}
-        return self._cast_float_array(X)
+    def _fitted_input(self) -> dict[str, Any]:
+        keys = ("input_shape_", "input_dtype_", "input_shapes_")
+        return {key: self.__dict__[key] for key in keys if key in self.__dict__}
 
     def _cast_float_array(self, X):
+        # float64 arrays (what StandardScaler emits) would reach a float32
+        # module as double tensors.
         if (
             isinstance(X, np.ndarray)
             and X.dtype.kind == "f"
             and hasattr(self, "module_")
         ):
-            dtype = _data.module_float_dtype(self.module_)
-            target = _data.numpy_dtype_of(dtype)
+            target = _data.numpy_dtype_of(_data.module_float_dtype(self.module_))
             if X.dtype != target:
                 X = X.astype(target)
         return X
 
-    def _forward_takes_columns(self, X: pd.DataFrame) -> bool:
-        import inspect
-
-        module = getattr(self, "module_", None)
-        if module is None:
-            return False
-        try:
-            params = inspect.signature(module.forward).parameters
-        except (TypeError, ValueError):
-            return False
-        return all(str(c) in params for c in X.columns)
-
     def get_dataset(self, X, y=None):
-        X = self._prepare_X(X)
+        what = type(self).__name__
+        X = _data.normalize_input(X, getattr(self, "module_", None), what)
+        if isinstance(X, np.ndarray | torch.Tensor):
+            # What predict is given must fit what the net was fitted on
+            # (fit records its input before it gets here).
+            fitted = self.__dict__.get("input_shape_")
+            if fitted is not None and tuple(X.shape[1:]) != tuple(fitted):
+                _data.check_array_input(X, fitted, what)
+        if isinstance(X, Mapping):
+            # One array per forward() argument: each gets the same cast.
+            X = {key: self._cast_float_array(value) for key, value in X.items()}
+        else:
+            X = self._cast_float_array(X)
         if isinstance(y, np.ndarray) and y.dtype.kind == "f":
             # Float targets (regression, soft labels) meet the module's float
             # output in the criterion; integer class labels stay as they are.
@@ -184,6 +173,7 @@ class InspectableMixin(TransformerMixin):
         return super().partial_fit(X, y, classes=classes, **fit_params)
 
     def _record_input(self, X) -> None:
+        what = f"{type(self).__name__}.fit"
         if isinstance(X, pd.DataFrame):
             columns = np.asarray(X.columns, dtype=object)
             if all(isinstance(c, str) for c in columns):
@@ -194,27 +184,15 @@ class InspectableMixin(TransformerMixin):
             self, "warm_start", False
         ):
             del self.feature_names_in_
-        shape = getattr(X, "shape", None)
-        if shape is not None and isinstance(
-            X, np.ndarray | torch.Tensor | pd.DataFrame
-        ):
-            if isinstance(X, np.ndarray | torch.Tensor):
-                _data.check_array_input(X, None, f"{type(self).__name__}.fit")
-            elif _data.is_numeric_frame(X):
-                _data.check_array_input(
-                    X.to_numpy(), None, f"{type(self).__name__}.fit"
-                )
-            self.input_shape_ = tuple(int(s) for s in shape[1:])
-            # Integer inputs (token ids) must stay integers when
-            # get_feature_names_out probes the module with zeros.
-            if isinstance(X, torch.Tensor):
-                self.input_dtype_ = X.dtype
-            elif isinstance(X, np.ndarray):
-                self.input_dtype_ = torch.from_numpy(np.zeros(0, X.dtype)).dtype
-            else:
-                self.input_dtype_ = torch.float32
-            if len(shape) == 2:
-                self.n_features_in_ = int(shape[1])
+        X = _data.normalize_input(X, getattr(self, "module_", None), what)
+        if isinstance(X, np.ndarray | torch.Tensor) or _data.is_sparse(X):
+            _data.check_array_input(X, None, what)
+        elif isinstance(X, Mapping):
+            _data.check_dict_input(X, None, what)
+        for key in ("input_shape_", "input_dtype_", "input_shapes_"):
+            self.__dict__.pop(key, None)
+        for key, value in _data.fit_input_attributes(X).items():
+            setattr(self, key, value)
 
     # ------------------------------------------------------------------
     # Layer discovery
@@ -526,28 +504,18 @@ class InspectableMixin(TransformerMixin):
             batch_size = self.get_params_for("iterator_valid").get(
                 "batch_size", self.batch_size
             )
-        if not isinstance(batch_size, int | np.integer) or (
-            batch_size < 1 and batch_size != -1
-        ):
-            raise ValueError(
-                f"batch_size must be a positive integer or -1 (all samples in one "
-                f"batch, as in skorch), got {batch_size!r}."
-            )
-        if _data.is_numeric_frame(X) and not self._forward_takes_columns(X):
-            X = _data.frame_to_array(X)
+        batch_size = _data.check_batch_size(batch_size)
+        module = self.inspected_module()
         what = type(self).__name__
-        if isinstance(X, self._inspect_array_types):
-            _data.check_array_input(X, getattr(self, "input_shape_", None), what)
-            dtype = _data.module_float_dtype(self.inspected_module())
-            return _data.ArrayBatches(X, int(batch_size), self.device, dtype)
-        X = self._prepare_X(X)
-        if isinstance(X, Mapping):
-            # Shapes per key are not recorded at fit time; emptiness and
-            # NaN/inf still fail here rather than deep inside forward().
-            for key, value in X.items():
-                if isinstance(value, self._inspect_array_types):
-                    _data.check_array_input(value, None, f"{what}: X[{key!r}]")
-        return _data.DatasetBatches(self, X, int(batch_size))
+        return _data.make_batches(
+            _data.normalize_input(X, module, what),
+            batch_size,
+            device=self.device,
+            module_dtype=_data.module_float_dtype(module),
+            fitted=self._fitted_input(),
+            dataset_batches=lambda X, size: _data.DatasetBatches(self, X, size),
+            what=what,
+        )
 
     # ------------------------------------------------------------------
     # sklearn transformer API
