@@ -18,14 +18,14 @@ import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["make_sink"]
+__all__ = ["check_distinct_outs", "check_out", "make_sink"]
 
 # Pages of a caller's memmap are handed back to the page cache every this
 # many bytes, so that the process's resident memory stays near one batch.
@@ -491,6 +491,9 @@ class NpyFileSink(_RowFileSink):
 
     def finish(self) -> np.ndarray:
         self._close()
+        with contextlib.suppress(FileNotFoundError):
+            # A replaced file keeps its permissions, as with np.save.
+            shutil.copymode(self.path, self.tmp)
         os.replace(self.tmp, self.path)
         return np.load(self.path, mmap_mode="r")
 
@@ -561,13 +564,62 @@ class ZarrSink(_StagedSink):
     def finish(self):
         self._close_writer()
         if self.path.exists():
-            shutil.rmtree(self.path)
-        os.replace(self.tmp, self.path)
+            # The old store stays whole until the new one has its name: the
+            # two swap in one step, then the old one (now under the
+            # temporary name) is removed. Had removal come first, a failure
+            # half-way (a read-only file inside) would leave neither.
+            _replace_folder(self.tmp, self.path)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.path)
         return self._zarr.open_array(str(self.path), mode="r")
 
     def abort(self) -> None:
         self._close_writer(quiet=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux's ``renameat2``; False where unsupported."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(
+        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE
+    )
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Put folder ``new`` under the name ``target``; the old ``target`` ends up at ``new``.
+
+    Atomic where the OS can swap two names; elsewhere two renames, undone if
+    the second fails, so that the old folder is never lost.
+    """
+    if _exchange(new, target):
+        return
+    parked = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+    os.rename(target, parked)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(parked, target)
+        raise
+    os.rename(parked, new)
 
 
 def _backing_mmap(array: np.ndarray) -> mmap.mmap | None:
@@ -608,35 +660,99 @@ def make_sink(
         # allocator does not ask; the array is an ordinary writable ndarray.
         torch_dtype = torch.from_numpy(np.empty(0, dtype=dtype)).dtype
         return ArraySink(torch.empty(shape, dtype=torch_dtype).numpy())
+    check_out(out, name)
     if isinstance(out, np.ndarray):
         if tuple(out.shape) != tuple(shape):
             raise ValueError(
                 f"out for {name!r} has shape {tuple(out.shape)}, expected {tuple(shape)}."
             )
-        if (
-            not np.can_cast(dtype, out.dtype, casting="same_kind")
-            or out.dtype.kind != "f"
-        ):
+        if not np.can_cast(dtype, out.dtype, casting="same_kind"):
             raise ValueError(
                 f"out for {name!r} has dtype {out.dtype}; it needs a float dtype such as {dtype}."
+            )
+        mm = _backing_mmap(out)
+        return ArraySink(out) if mm is None else MemmapSink(out, mm, staging_bytes)
+    path = Path(out)
+    if path.suffix == ".npy":
+        return NpyFileSink(path, shape, dtype, staging_bytes)
+    return ZarrSink(path, shape, dtype, rows_per_chunk, staging_bytes)
+
+
+def check_out(out: Any, name: str) -> None:
+    """Refuse an ``out`` that cannot work, whatever the result's shape.
+
+    Called before the first batch: a wrong kind of path, a missing or
+    read-only folder, a read-only file (as ``np.save`` would), an array
+    that cannot be written.
+    """
+    if out is None:
+        return
+    if isinstance(out, np.ndarray):
+        if out.dtype.kind != "f":
+            raise ValueError(
+                f"out for {name!r} has dtype {out.dtype}; it needs a float dtype."
             )
         if not out.flags.writeable:
             raise ValueError(f"out for {name!r} is read-only.")
         if not out.flags.c_contiguous:
             raise ValueError(f"out for {name!r} must be C-contiguous.")
-        mm = _backing_mmap(out)
-        return ArraySink(out) if mm is None else MemmapSink(out, mm, staging_bytes)
-    if isinstance(out, str | os.PathLike):
-        path = Path(out)
-        if not path.parent.is_dir():
-            raise ValueError(
-                f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist."
-            )
-        if path.suffix == ".npy":
-            return NpyFileSink(path, shape, dtype, staging_bytes)
-        if path.suffix == ".zarr":
-            return ZarrSink(path, shape, dtype, rows_per_chunk, staging_bytes)
+        return
+    if not isinstance(out, str | os.PathLike):
+        raise TypeError(
+            f"out must be None, a NumPy array or memmap, or a path ending in .npy/.zarr; got {type(out).__name__}."
+        )
+    path = Path(out)
+    if path.suffix not in (".npy", ".zarr"):
         raise ValueError(f"out path {str(path)!r} must end in '.npy' or '.zarr'.")
-    raise TypeError(
-        f"out must be None, a NumPy array or memmap, or a path ending in .npy/.zarr; got {type(out).__name__}."
-    )
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist."
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(
+            errno.EACCES,
+            f"Cannot write into folder {str(path.parent)!r} (no write permission)",
+            str(path),
+        )
+    if path.suffix == ".npy" and path.is_dir():
+        raise ValueError(
+            f"out {str(path)!r} is a folder; a .npy output is a file. Remove it or "
+            "choose another name."
+        )
+    if path.suffix == ".zarr" and path.exists() and not path.is_dir():
+        raise ValueError(
+            f"out {str(path)!r} is a file; a .zarr output is a folder (a zarr "
+            "store). Remove it or choose another name."
+        )
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise PermissionError(
+            errno.EACCES,
+            f"out {str(path)!r} exists and is read-only; it is not replaced",
+            str(path),
+        )
+
+
+def check_distinct_outs(outs: Mapping[str, Any]) -> None:
+    """Refuse two layers writing to the same array, memmap file or path."""
+    seen: list[tuple[str, Any, Path | None]] = []
+    for name, out in outs.items():
+        if out is None:
+            continue
+        path = None
+        if isinstance(out, str | os.PathLike):
+            path = Path(out).resolve()
+        elif isinstance(out, np.memmap) and getattr(out, "filename", None):
+            path = Path(out.filename).resolve()
+        for other_name, other, other_path in seen:
+            same_file = path is not None and path == other_path
+            same_memory = (
+                isinstance(out, np.ndarray)
+                and isinstance(other, np.ndarray)
+                and np.may_share_memory(out, other)
+            )
+            if same_file or same_memory:
+                raise ValueError(
+                    f"out gives {other_name!r} and {name!r} the same destination; "
+                    "each layer needs its own array or file."
+                )
+        seen.append((name, out, path))

@@ -306,8 +306,19 @@ class LayerCapture:
         for sink in self.sinks:
             sink.commit(self._start, self._stop)
 
-    def finish(self) -> list[Any]:
-        """The result of every sink, in the order of ``refs``."""
+    def finish(self, n_rows: int) -> list[Any]:
+        """The result of every sink, in the order of ``refs``.
+
+        ``n_rows`` is how many rows the batches had to cover: a source that
+        gave fewer (a loader dropping its last batch) must not leave rows
+        unwritten.
+        """
+        if self._stop != n_rows or not self.resolved:
+            raise RuntimeError(
+                f"The batches covered {self._stop} of {n_rows} samples; every "
+                "sample needs its row (a data loader that drops or skips samples "
+                "cannot be inspected)."
+            )
         return [sink.finish() for sink in self.sinks]
 
     # -- hooks ---------------------------------------------------------
@@ -356,9 +367,18 @@ class LayerCapture:
             if info.batch_axis:
                 tensor = tensor.movedim(info.batch_axis, 0)
             if self.activation is not None:
-                tensor = self.activation(tensor)
+                tensor = self._activate(tensor, ref.text)
             self._first_rows[i] = tensor.to("cpu", copy=True)
             self._done.add(i)
+
+    def _activate(self, tensor: torch.Tensor, name: str) -> torch.Tensor:
+        result = self.activation(tensor)
+        if not isinstance(result, torch.Tensor):
+            raise TypeError(
+                f"activation returned a {type(result).__name__} for {name!r}; it "
+                "must take a tensor and return a tensor of the same shape."
+            )
+        return result
 
     def _copy(self, i: int, tensor: torch.Tensor) -> None:
         target = self.targets[i]
@@ -373,7 +393,7 @@ class LayerCapture:
         elif target.guessed and tensor.ndim and tensor.shape[0] != rows:
             self._raise_guess(target, tensor, rows)
         if self.activation is not None:
-            tensor = self.activation(tensor)
+            tensor = self._activate(tensor, target.name)
         if tuple(tensor.shape) != (rows, *target.sample_shape):
             self._raise_shape(target, tensor, rows)
         self._regions[i].copy_(tensor)
@@ -439,14 +459,17 @@ class LayerCapture:
 # Module state during an inspection
 # --------------------------------------------------------------------------
 
-_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = (
-    weakref.WeakKeyDictionary()
-)
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
-def inspection_lock(module: nn.Module) -> threading.RLock:
-    """The lock held while ``module`` is being inspected (hooks attached)."""
+def inspection_lock(owner: Any) -> threading.RLock:
+    """The re-entrant lock of ``owner``: a module while it is inspected
+    (hooks attached), or a net while it is fitted or inspected.
+
+    ``owner`` must be weak-referenceable; the lock goes with it.
+    """
+    module = owner
     with _LOCKS_GUARD:
         lock = _LOCKS.get(module)
         if lock is None:

@@ -22,7 +22,7 @@ from skorch.utils import to_tensor
 
 from . import _data
 from ._dask import is_dask_array, transform_dask
-from ._sinks import make_sink
+from ._sinks import check_distinct_outs, check_out, make_sink
 from .capture import (
     LayerCapture,
     StopForward,
@@ -168,9 +168,19 @@ class InspectableMixin(TransformerMixin):
         self.layer_batch_axes_ = {}
         return super()._initialize_module(*args, **kwargs)
 
+    # Fitting and inspecting one net exclude each other: an inspection in
+    # another thread would otherwise put the module in eval mode in the
+    # middle of training (Dropout off, BatchNorm statistics updated by the
+    # inspected samples) and hand it back in the wrong mode.
+
+    def fit(self, X, y=None, **fit_params):
+        with inspection_lock(self):
+            return super().fit(X, y, **fit_params)
+
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        self._record_input(X)
-        return super().partial_fit(X, y, classes=classes, **fit_params)
+        with inspection_lock(self):
+            self._record_input(X)
+            return super().partial_fit(X, y, classes=classes, **fit_params)
 
     def _record_input(self, X) -> None:
         what = f"{type(self).__name__}.fit"
@@ -241,7 +251,7 @@ class InspectableMixin(TransformerMixin):
         module = self.inspected_module()
         modules = {name: m for name, m in module.named_modules() if name}
         source = self._batches(X, batch_size=int(max_samples))
-        with inspection_session(module):
+        with inspection_lock(self), inspection_session(module):
             start, stop, Xi = next(iter(source))
             return discover(
                 modules, lambda: self._forward_batch(module, Xi), stop - start
@@ -419,18 +429,24 @@ class InspectableMixin(TransformerMixin):
         names = list(names)
         if not names:
             raise ValueError("names is empty; pass at least one layer name.")
-        if len(set(names)) != len(names):
-            raise ValueError(f"names contains duplicates: {names}.")
-        out = dict(out or {})
-        if not set(out) <= set(names):
-            raise ValueError(
-                f"out names layers that were not requested: {sorted(set(out) - set(names))}."
-            )
         act = resolve_activation(activation)
-        refs = [LayerRef.parse(n) for n in names]
         module = self.inspected_module()
         all_modules = dict(module.named_modules())
-        check_module_names([r.module for r in refs], [n for n in all_modules if n])
+        known = [n for n in all_modules if n]
+        refs = [LayerRef.parse(n, known) for n in names]
+        texts = [r.text for r in refs]
+        if len(set(texts)) != len(texts):
+            raise ValueError(f"names contains duplicates: {names}.")
+        check_module_names([r.module for r in refs], known)
+        # Keyed like the references (" fc1" and "fc1" are one layer).
+        out = {LayerRef.parse(k, known).text: v for k, v in (out or {}).items()}
+        if not set(out) <= set(texts):
+            raise ValueError(
+                f"out names layers that were not requested: {sorted(set(out) - set(texts))}."
+            )
+        for name, destination in out.items():
+            check_out(destination, name)
+        check_distinct_outs(out)
         if is_dask_array(X):
             if out:
                 raise ValueError(
@@ -456,6 +472,7 @@ class InspectableMixin(TransformerMixin):
 
         hints = self.__dict__.get("layer_batch_axes_", {})
         with (
+            inspection_lock(self),
             inspection_session(module),
             LayerCapture(hooked, refs, open_sink, act, hints) as capture,
             progress_bar(source.n, progress, f"capturing {len(names)} layer(s)") as bar,
@@ -468,11 +485,17 @@ class InspectableMixin(TransformerMixin):
                     pass
                 capture.end_batch()
                 bar.update(stop - start)
-            results = capture.finish()
+            results = capture.finish(source.n)
         self._remember_targets(capture.targets)
         return dict(zip(names, results, strict=True))
 
     def _capture_dask(self, X, names, *, activation, flatten, batch_size):
+        if X.ndim and any(math.isnan(rows) for rows in X.chunks[0]):
+            raise ValueError(
+                "The dask array X has chunks of unknown size (after boolean "
+                "indexing, say); the result's chunks must be known. Call "
+                "X.compute_chunk_sizes() first."
+            )
         if X.ndim == 0 or X.shape[0] == 0:
             raise ValueError(
                 "X is an empty dask array (0 samples); pass at least one sample."
@@ -583,8 +606,9 @@ class InspectableMixin(TransformerMixin):
                 "Cannot tell the output shape of the layer: the net was not fitted on "
                 "an array. Call transform() once first."
             )
-        refs = [LayerRef.parse(layer) for layer in layers]
-        check_module_names([ref.module for ref in refs], self.layer_names())
+        known = self.layer_names()
+        refs = [LayerRef.parse(layer, known) for layer in layers]
+        check_module_names([ref.module for ref in refs], known)
         module = self.inspected_module()
         named = dict(module.named_modules())
         hooked = {ref.module: named[ref.module] for ref in refs}
@@ -595,7 +619,7 @@ class InspectableMixin(TransformerMixin):
         if dtype is None or dtype.is_floating_point:
             dtype = _data.module_float_dtype(module)
         dummy = torch.zeros((1, *input_shape), dtype=dtype, device=self.device)
-        with inspection_session(module):
+        with inspection_lock(self), inspection_session(module):
             infos = discover(hooked, lambda: self._forward_batch(module, dummy), 1)
         shapes = {}
         for layer, ref in zip(layers, refs, strict=True):

@@ -61,25 +61,58 @@ class LayerRef:
     path: tuple[int | str, ...] = ()
 
     @classmethod
-    def parse(cls, text: str) -> LayerRef:
+    def parse(cls, text: str, known: Sequence[str] | None = None) -> LayerRef:
+        """Parse ``text``; ``known`` module names win over the grammar.
+
+        A module may be named with ``@`` or brackets (``nn.ModuleDict``
+        keys are free text): with ``known`` given, a text that is a known
+        name is that module, and otherwise the longest known name that the
+        text starts with, followed by a run and index suffix, is.
+        """
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"A layer name must be a non-empty string, got {text!r}.")
-        match = _REF_PATTERN.match(text.strip())
+        text = text.strip()
+        if known is not None:
+            found = _parse_known(text, known)
+            if found is not None:
+                return found
+        match = _REF_PATTERN.match(text)
         if match is None:
             raise ValueError(
                 f"Cannot parse layer reference {text!r}. Expected NAME, NAME@CALL "
                 "or NAME[INDEX]..., e.g. 'dense0', 'block@1', 'lstm[1][0]'."
             )
+        return cls._build(text, match.group("module"), match)
+
+    @classmethod
+    def _build(cls, text: str, module: str, match) -> LayerRef:
         call = match.group("call")
         path = tuple(
             _path_key(item) for item in _PATH_ITEM.findall(match.group("path"))
         )
         return cls(
-            text=text.strip(),
-            module=match.group("module"),
+            text=text,
+            module=module,
             call=None if call is None else int(call),
             path=path,
         )
+
+
+_SUFFIX_PATTERN = re.compile(r"^(?:@(?P<call>\d+))?(?P<path>(?:\[[^\[\]]+\])*)$")
+
+
+def _parse_known(text: str, known: Sequence[str]) -> LayerRef | None:
+    if text in known:
+        return LayerRef(text=text, module=text)
+    best = None
+    for name in known:
+        if len(name) < len(text) and text.startswith(name):
+            match = _SUFFIX_PATTERN.match(text[len(name) :])
+            if match is not None and (best is None or len(name) > len(best[0])):
+                best = (name, match)
+    if best is None:
+        return None
+    return LayerRef._build(text, *best)
 
 
 def _path_key(item: str) -> int | str:
