@@ -16,6 +16,8 @@ import mmap
 import os
 import queue
 import shutil
+import stat
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -569,7 +571,7 @@ class ZarrSink(_StagedSink):
             # temporary name) is removed. Had removal come first, a failure
             # half-way (a read-only file inside) would leave neither.
             _replace_folder(self.tmp, self.path)
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            _remove_old(self.tmp)
         else:
             os.replace(self.tmp, self.path)
         return self._zarr.open_array(str(self.path), mode="r")
@@ -577,6 +579,23 @@ class ZarrSink(_StagedSink):
     def abort(self) -> None:
         self._close_writer(quiet=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _remove_old(path: Path) -> None:
+    """Remove a replaced store; what cannot be removed is left with a warning."""
+    import warnings
+
+    failed = []
+    # ``onexc`` from Python 3.12 on, ``onerror`` before (deprecated since).
+    keyword = "onexc" if sys.version_info >= (3, 12) else "onerror"
+    shutil.rmtree(path, **{keyword: lambda _fn, name, _exc: failed.append(name)})
+    if failed:
+        warnings.warn(
+            f"The new result is in place, but the store it replaced could not be "
+            f"removed completely; remove {str(path)!r} by hand.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h
@@ -724,7 +743,9 @@ def check_out(out: Any, name: str) -> None:
             f"out {str(path)!r} is a file; a .zarr output is a folder (a zarr "
             "store). Remove it or choose another name."
         )
-    if path.is_file() and not os.access(path, os.W_OK):
+    if path.is_file() and not path.stat().st_mode & stat.S_IWUSR:
+        # The mode, not os.access: an administrator may write anything, but a
+        # file its owner made read-only is not one to replace.
         raise PermissionError(
             errno.EACCES,
             f"out {str(path)!r} exists and is read-only; it is not replaced",

@@ -436,9 +436,9 @@ def test_interrupted_write_leaves_no_file(wine, tmp_path, suffix, error):
     X, y = wine
     X4 = X[:, :4]
     net = make_net(FailingNet, module__n_inputs=4, module__n_classes=3).fit(X4, y)
-    # Forwards: 2 probes, then batches of 10; fail in the middle of the run.
+    # Forwards: one per batch of 10; fail in the middle of the run.
     net.module_.n_forward = 0
-    net.module_.fail_at = 2 + 5
+    net.module_.fail_at = 5
     net.module_.fail_with = error
     path = tmp_path / f"first{suffix}"
     with pytest.raises(error):
@@ -464,9 +464,9 @@ def test_bad_out_fails_before_any_batch(fitted, wine, out, message):
     with ForwardCounter(fitted.module_) as forwards:
         with pytest.raises((ValueError, TypeError), match=message):
             fitted.transform_layer(X, "dense0", out=out)
-    # At most the first batch ran (it tells the result's shape): the sink is
-    # checked before any other batch.
-    assert forwards.count <= 1
+    # Only a wrong shape needs the first batch, which tells the result's
+    # shape; everything else is refused before any forward.
+    assert forwards.count == (1 if message == "shape" else 0)
 
 
 def test_out_for_unrequested_layer(fitted, wine):
