@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from ..record import as_param_patterns, as_recording, find_recorder, param_matches
+from ..record import (
+    Recording,
+    WeightRecorder,
+    as_param_patterns,
+    as_recording,
+    find_recorder,
+    param_matches,
+)
 from ._recorded import STEP_LABEL
 from .base import get_figure_ax
 
@@ -38,7 +47,12 @@ class RelativeUpdateDisplay:
 
     @classmethod
     def from_recorder(
-        cls, recorder, params=None, *, reference: float | None = 1e-3, ax=None
+        cls,
+        recorder: Recording | WeightRecorder,
+        params: str | Sequence[str] | None = None,
+        *,
+        reference: float | None = 1e-3,
+        ax=None,
     ) -> RelativeUpdateDisplay:
         """Plot the relative update size of the chosen parameters.
 
@@ -75,7 +89,12 @@ class RelativeUpdateDisplay:
 
     @classmethod
     def from_estimator(
-        cls, net, params=None, *, recorder_name: str | None = None, **kwargs
+        cls,
+        net,
+        params: str | Sequence[str] | None = None,
+        *,
+        recorder_name: str | None = None,
+        **kwargs,
     ) -> RelativeUpdateDisplay:
         """As :meth:`from_recorder`, with the recorder of a fitted net."""
         return cls.from_recorder(find_recorder(net, recorder_name), params, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..record import as_recording, find_recorder
+from ..record import Recording, WeightRecorder, as_recording, find_recorder
 from ._recorded import STEP_LABEL, check_kind
 from .base import get_figure_ax
 
@@ -53,7 +53,7 @@ class WeightTrajectoryDisplay:
     @classmethod
     def from_recorder(
         cls,
-        recorder,
+        recorder: Recording | WeightRecorder,
         param: str,
         *,
         indices=None,

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from ..record import as_recording, find_recorder, select_params
+from ..record import (
+    Recording,
+    WeightRecorder,
+    as_recording,
+    find_recorder,
+    select_params,
+)
 from ._recorded import check_kind
 from .base import get_figure_ax
 
@@ -43,8 +51,8 @@ class UpdateHistogramDisplay:
     @classmethod
     def from_recorder(
         cls,
-        recorder,
-        params=None,
+        recorder: Recording | WeightRecorder,
+        params: str | Sequence[str] | None = None,
         *,
         bins=100,
         range: tuple[float, float] | None = None,
@@ -101,7 +109,12 @@ class UpdateHistogramDisplay:
 
     @classmethod
     def from_estimator(
-        cls, net, params=None, *, recorder_name: str | None = None, **kwargs
+        cls,
+        net,
+        params: str | Sequence[str] | None = None,
+        *,
+        recorder_name: str | None = None,
+        **kwargs,
     ) -> UpdateHistogramDisplay:
         """As :meth:`from_recorder`, with the recorder of a fitted net."""
         return cls.from_recorder(find_recorder(net, recorder_name), params, **kwargs)

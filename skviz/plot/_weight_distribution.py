@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from ..record import as_recording, find_recorder, select_params
+from ..record import (
+    Recording,
+    WeightRecorder,
+    as_recording,
+    find_recorder,
+    select_params,
+)
 from .base import get_figure_axes
 
 __all__ = ["WeightDistributionDisplay"]
@@ -53,8 +61,8 @@ class WeightDistributionDisplay:
     @classmethod
     def from_recorder(
         cls,
-        recorder,
-        params=None,
+        recorder: Recording | WeightRecorder,
+        params: str | Sequence[str] | None = None,
         *,
         n_snapshots: int = 8,
         bins: int | str = "auto",
@@ -112,7 +120,12 @@ class WeightDistributionDisplay:
 
     @classmethod
     def from_estimator(
-        cls, net, params=None, *, recorder_name: str | None = None, **kwargs
+        cls,
+        net,
+        params: str | Sequence[str] | None = None,
+        *,
+        recorder_name: str | None = None,
+        **kwargs,
     ) -> WeightDistributionDisplay:
         """As :meth:`from_recorder`, with the recorder of a fitted net."""
         return cls.from_recorder(find_recorder(net, recorder_name), params, **kwargs)

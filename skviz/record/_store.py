@@ -50,9 +50,11 @@ class _Field:
 
     __slots__ = ("budgeted", "data", "fill", "label", "path")
 
-    def __init__(self, data: np.ndarray, *, fill=None, budgeted=True, label=""):
+    def __init__(
+        self, data: np.ndarray, path: Path | None = None, *, fill, budgeted, label
+    ):
         self.data = data
-        self.path: Path | None = None
+        self.path = path
         self.fill = fill
         self.budgeted = budgeted
         self.label = label
@@ -103,8 +105,9 @@ class RowStore:
 
     Examples
     --------
+    >>> import numpy as np
     >>> store = RowStore(memory_budget=None)
-    >>> store.add("step", (), np.int64)
+    >>> store.add("step", (), np.int64, budgeted=False)
     >>> store.add("w", (2, 3), np.float32)
     >>> store.reserve(10)
     >>> i = store.ensure_row(store.n_rows)
@@ -153,7 +156,7 @@ class RowStore:
         if len(lengths) > 1:
             raise ValueError(f"arrays have different numbers of rows: {lengths}.")
         for key, data in arrays.items():
-            store._fields[key] = _Field(data, budgeted=False, label=key)
+            store._fields[key] = _Field(data, fill=None, budgeted=False, label=key)
         store._n_rows = store._capacity = lengths.pop() if lengths else 0
         return store
 
@@ -240,12 +243,11 @@ class RowStore:
         """Writable view of one row of a field (0-d for scalar rows)."""
         return self._fields[key].data[row, ...]
 
-    def commit_row(self) -> int:
-        """Count row :attr:`n_rows` as written; returns the new :attr:`n_rows`."""
+    def commit_row(self) -> None:
+        """Count row :attr:`n_rows` as written: readers see it from now on."""
         if self._n_rows >= self._capacity:
             raise IndexError("commit_row() past the capacity; call ensure_row first.")
         self._n_rows += 1
-        return self._n_rows
 
     def _grow(self, capacity: int, keys: list[str]) -> None:
         in_memory = self.budget_bytes
@@ -259,18 +261,18 @@ class RowStore:
             nbytes = capacity * old.row_nbytes()
             freed = old.nbytes if old.budgeted and not old.on_disk else 0
             to_disk = old.budgeted and in_memory - freed + nbytes > budget
-            new = _Field(
-                np.empty(0), fill=old.fill, budgeted=old.budgeted, label=old.label
-            )
             shape = (capacity, *old.data.shape[1:])
-            if to_disk:
-                new.path = self._spill_path(key)
-                self._warn_spill(old.label)
-                new.data = np.lib.format.open_memmap(
-                    new.path, mode="w+", dtype=old.data.dtype, shape=shape
-                )
+            path = self._spill_path(key) if to_disk else None
+            if path is None:
+                data = _resident_empty(shape, old.data.dtype)
             else:
-                new.data = _resident_empty(shape, old.data.dtype)
+                self._warn_spill(old.label)
+                data = np.lib.format.open_memmap(
+                    path, mode="w+", dtype=old.data.dtype, shape=shape
+                )
+            new = _Field(
+                data, path, fill=old.fill, budgeted=old.budgeted, label=old.label
+            )
             if old.fill is not None:
                 new.data[...] = old.fill
             # a field added after rows were committed has none of them
@@ -358,16 +360,14 @@ class RowStore:
     def __getstate__(self):
         state = self.__dict__.copy()
         n = self._n_rows
-        fields = {}
-        for key, field in self._fields.items():
-            copy = _Field(
-                np.array(field.data[:n]),
-                fill=field.fill,
-                budgeted=field.budgeted,
-                label=field.label,
+        state["_fields"] = {
+            key: _Field(
+                np.array(f.data[:n]), fill=f.fill, budgeted=f.budgeted, label=f.label
             )
-            fields[key] = copy
-        state.update(_fields=fields, _capacity=n, _spill_dir=None, _finalizer=None)
+            for key, f in self._fields.items()
+        }
+        # a spill folder belongs to this process's store, not to its copies
+        state.update(_capacity=n, _spill_dir=None, _finalizer=None)
         return state
 
     def __setstate__(self, state):
