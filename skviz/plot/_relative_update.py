@@ -12,16 +12,15 @@ from ..record import (
     WeightRecorder,
     as_param_patterns,
     as_recording,
-    find_recorder,
     param_matches,
 )
-from ._recorded import STEP_LABEL
+from ._recorded import STEP_LABEL, FromRecorderMixin
 from .base import get_figure_ax
 
 __all__ = ["RelativeUpdateDisplay"]
 
 
-class RelativeUpdateDisplay:
+class RelativeUpdateDisplay(FromRecorderMixin):
     """``std(update) / std(weight)`` per parameter over steps, log scale.
 
     Unlike skorch's ``SkorchDoctor.plot_param_updates`` (which plots
@@ -86,18 +85,6 @@ class RelativeUpdateDisplay:
                 f"reference must be a positive number or None, got {reference!r}."
             )
         return cls(values=table, reference=reference).plot(ax=ax)
-
-    @classmethod
-    def from_estimator(
-        cls,
-        net,
-        params: str | Sequence[str] | None = None,
-        *,
-        recorder_name: str | None = None,
-        **kwargs,
-    ) -> RelativeUpdateDisplay:
-        """As :meth:`from_recorder`, with the recorder of a fitted net."""
-        return cls.from_recorder(find_recorder(net, recorder_name), params, **kwargs)
 
     def plot(self, *, ax=None, **line_kw) -> RelativeUpdateDisplay:
         """Draw one line per parameter.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..record import Recording, WeightRecorder, as_recording, find_recorder
-from ._recorded import STEP_LABEL, check_kind
+from ..record import Recording, WeightRecorder, as_recording
+from ._recorded import STEP_LABEL, FromRecorderMixin, check_kind
 from .base import get_figure_ax
 
 __all__ = ["WeightTrajectoryDisplay"]
@@ -20,7 +20,7 @@ def _mark_epochs(ax, steps, epochs) -> None:
         ax.axvline(s[i] - 0.5, color="0.85", linewidth=0.8, zorder=0)
 
 
-class WeightTrajectoryDisplay:
+class WeightTrajectoryDisplay(FromRecorderMixin):
     """Chosen elements of one parameter over training, one line each.
 
     Parameters
@@ -109,13 +109,6 @@ class WeightTrajectoryDisplay:
         )
         disp.indices_ = flat
         return disp.plot(ax=ax, **line_kw)
-
-    @classmethod
-    def from_estimator(
-        cls, net, param: str, *, recorder_name: str | None = None, **kwargs
-    ) -> WeightTrajectoryDisplay:
-        """As :meth:`from_recorder`, with the recorder of a fitted net."""
-        return cls.from_recorder(find_recorder(net, recorder_name), param, **kwargs)
 
     def plot(self, *, ax=None, **line_kw) -> WeightTrajectoryDisplay:
         """Draw the lines.

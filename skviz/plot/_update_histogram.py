@@ -10,16 +10,15 @@ from ..record import (
     Recording,
     WeightRecorder,
     as_recording,
-    find_recorder,
     select_params,
 )
-from ._recorded import check_kind
+from ._recorded import FromRecorderMixin, check_kind
 from .base import get_figure_ax
 
 __all__ = ["UpdateHistogramDisplay"]
 
 
-class UpdateHistogramDisplay:
+class UpdateHistogramDisplay(FromRecorderMixin):
     """Histogram of per-step changes (or values) on explicit bins.
 
     Parameters
@@ -106,18 +105,6 @@ class UpdateHistogramDisplay:
             density=density,
         )
         return disp.plot(ax=ax, log=log)
-
-    @classmethod
-    def from_estimator(
-        cls,
-        net,
-        params: str | Sequence[str] | None = None,
-        *,
-        recorder_name: str | None = None,
-        **kwargs,
-    ) -> UpdateHistogramDisplay:
-        """As :meth:`from_recorder`, with the recorder of a fitted net."""
-        return cls.from_recorder(find_recorder(net, recorder_name), params, **kwargs)
 
     @property
     def heights_(self) -> np.ndarray:

@@ -10,9 +10,9 @@ from ..record import (
     Recording,
     WeightRecorder,
     as_recording,
-    find_recorder,
     select_params,
 )
+from ._recorded import FromRecorderMixin
 from .base import get_figure_axes
 
 __all__ = ["WeightDistributionDisplay"]
@@ -28,7 +28,7 @@ def _check_count(key: str, value) -> None:
         raise ValueError(f"{key} must be an int >= 1, got {value!r}.")
 
 
-class WeightDistributionDisplay:
+class WeightDistributionDisplay(FromRecorderMixin):
     """Ridge plot: each layer's weight distribution at a few moments.
 
     One panel per parameter; in each, one ridge per chosen snapshot (first
@@ -117,18 +117,6 @@ class WeightDistributionDisplay:
             overlap=overlap,
         )
         return disp.plot(axes=axes, ncols=ncols)
-
-    @classmethod
-    def from_estimator(
-        cls,
-        net,
-        params: str | Sequence[str] | None = None,
-        *,
-        recorder_name: str | None = None,
-        **kwargs,
-    ) -> WeightDistributionDisplay:
-        """As :meth:`from_recorder`, with the recorder of a fitted net."""
-        return cls.from_recorder(find_recorder(net, recorder_name), params, **kwargs)
 
     def plot(
         self, *, axes=None, ncols: int | None = None, cmap="viridis"
