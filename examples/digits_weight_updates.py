@@ -18,7 +18,7 @@ writes into ``--out``:
 * ``weight_ridges.png`` -- each layer's weight distribution over the epoch;
 * ``weight_updates.gif`` -- the network diagram, one frame per batch
   (a subset of the batches, to keep the file small);
-* ``recording.npz`` -- the recording itself (``WeightRecorder.load``).
+* ``recording.npz`` -- the recording itself (``skviz.record.load`` reads it).
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ _DISPLAYS = {
     "MisclassifiedDisplay": "_misclassified",
     "ClassProfileDisplay": "_class_profile",
     "TrainingCurvesDisplay": "_history",
-    "WeightTrajectoryDisplay": "_dynamics",
-    "UpdateHistogramDisplay": "_dynamics",
-    "RelativeUpdateDisplay": "_dynamics",
-    "WeightDistributionDisplay": "_dynamics",
+    "WeightTrajectoryDisplay": "_trajectory",
+    "UpdateHistogramDisplay": "_update_histogram",
+    "RelativeUpdateDisplay": "_relative_update",
+    "WeightDistributionDisplay": "_weight_distribution",
 }
 
 __all__ = sorted(_DISPLAYS)

@@ -1,0 +1,86 @@
+"""Finding what was recorded: a net's recorder, and the Recording of anything
+that plots and animations accept."""
+
+from __future__ import annotations
+
+from ._callback import WeightRecorder
+from ._recording import Recording
+
+__all__ = ["as_recording", "find_recorder"]
+
+
+def find_recorder(net, name: str | None = None) -> WeightRecorder:
+    """The :class:`WeightRecorder` among ``net.callbacks_``.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        An initialized net.
+    name : str, optional
+        The callback's name in ``net.callbacks_``; needed only when the net
+        has several recorders.
+
+    Returns
+    -------
+    WeightRecorder
+    """
+    callbacks = getattr(net, "callbacks_", None)
+    if callbacks is None:
+        raise ValueError(
+            "The net has no initialized callbacks; fit it (or call "
+            "net.initialize()) with a WeightRecorder in callbacks=[...]."
+        )
+    found = [(n, cb) for n, cb in callbacks if isinstance(cb, WeightRecorder)]
+    if name is not None:
+        for n, cb in found:
+            if n == name:
+                return cb
+        raise ValueError(
+            f"No WeightRecorder named {name!r}; recorders of this net: "
+            f"{[n for n, _ in found]}."
+        )
+    if not found:
+        raise ValueError(
+            "The net has no WeightRecorder callback; pass "
+            "callbacks=[WeightRecorder(...)] when creating it."
+        )
+    if len(found) > 1:
+        raise ValueError(
+            f"The net has several WeightRecorders {[n for n, _ in found]}; "
+            "pass name=... to choose one."
+        )
+    return found[0][1]
+
+
+def as_recording(obj: Recording | WeightRecorder) -> Recording:
+    """The :class:`Recording` of ``obj``, checked to hold a snapshot.
+
+    Parameters
+    ----------
+    obj : Recording or WeightRecorder
+        A recording (from :func:`load`, or a recorder's ``recording_``), or
+        a recorder that has recorded during ``fit``.
+
+    Returns
+    -------
+    Recording
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    ValueError
+        When nothing was recorded yet.
+    """
+    if isinstance(obj, WeightRecorder):
+        recording = obj._recording()
+    elif isinstance(obj, Recording):
+        recording = obj
+    else:
+        raise TypeError(
+            "Expected a skviz.record.Recording or a fitted WeightRecorder, got "
+            f"{type(obj).__name__}."
+        )
+    if recording.n_steps == 0:
+        raise ValueError("The recording holds no snapshot yet; fit the net first.")
+    return recording

@@ -1,0 +1,229 @@
+"""Storage of a recording: the RowStore on its own (preallocation, growth,
+spilling past a memory budget, pickling) and a WeightRecorder spilling to
+disk."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from _recording_helpers import make_net, wine_data
+
+from skviz.record import RowStore, WeightRecorder
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return wine_data()
+
+
+def test_memory_budget_spills_to_disk_and_reads_back_identically(wine, tmp_path):
+    X, y = wine
+    names = ["dense0.weight", "dense1.weight", "output.weight"]
+
+    def run(**kwargs):
+        torch.manual_seed(0)
+        rec = WeightRecorder(names, gradients=True, **kwargs)
+        net = make_net([rec], max_epochs=1, train_split=None)
+        net.initialize()
+        # fit_loop with more epochs than max_epochs: the planned capacity is
+        # too small, so the arrays must also grow (in memory and on disk)
+        net.fit_loop(X, y, epochs=3)
+        return rec
+
+    in_memory = run(memory_budget=None)
+    budget = 20_000
+    with pytest.warns(UserWarning, match="memory_budget"):
+        spilled = run(memory_budget=budget, directory=tmp_path)
+
+    assert in_memory.disk_bytes_ == 0
+    assert set(in_memory.storage_.values()) == {"memory"}
+    on_disk = [n for n, s in spilled.storage_.items() if s != "memory"]
+    assert on_disk  # something went to disk ...
+    # ... and the parameter arrays (allocated capacity) kept in memory fit the
+    # budget; only the step/epoch/batch index (24 bytes a row) is outside it
+    store = spilled.recording_.store
+    index = ("step", "epoch", "batch")
+    # bytes of each field at the store's capacity, wherever it lives
+    allocated = {k: store.capacity * store.view(k)[0].nbytes for k in store}
+    params_in_memory = sum(
+        n
+        for k, n in allocated.items()
+        if k not in index and store.location(k) == "memory"
+    )
+    assert 0 < params_in_memory <= budget
+    assert store.budget_bytes == params_in_memory
+    index_bytes = sum(allocated[k] for k in index)
+    assert spilled.nbytes_ == params_in_memory + index_bytes
+    del store  # the recording's files live as long as someone holds it
+    for n in on_disk:
+        path = spilled.storage_[n]
+        assert path.startswith(str(tmp_path)) and path.endswith(".npy")
+        assert isinstance(spilled.trajectory(n), np.memmap)
+    assert spilled.n_steps_ == in_memory.n_steps_ == 1 + 3 * 12
+    for n in names:
+        np.testing.assert_array_equal(spilled.trajectory(n), in_memory.trajectory(n))
+        np.testing.assert_array_equal(
+            spilled.grad_trajectory(n), in_memory.grad_trajectory(n)
+        )
+    np.testing.assert_array_equal(spilled.steps_, in_memory.steps_)
+
+    # a new recording removes the old spill files
+    folder = next(tmp_path.iterdir())
+    assert any(folder.iterdir())
+    spilled.initialize()
+    assert not folder.exists()
+
+
+def test_an_old_recording_keeps_its_files_until_dropped(wine, tmp_path):
+    X, y = wine
+    rec = WeightRecorder(["dense0.weight"], memory_budget=0, directory=tmp_path)
+    net = make_net([rec], max_epochs=1)
+    with pytest.warns(UserWarning, match="memory_budget"):
+        net.fit(X, y)
+    old = rec.recording_
+    expected = np.array(old.trajectory("dense0.weight"))
+    (folder,) = tmp_path.iterdir()
+    with pytest.warns(UserWarning, match="memory_budget"):
+        net.fit(X, y)  # a new recording, in a new folder
+    assert len(list(tmp_path.iterdir())) == 2
+    np.testing.assert_array_equal(old.trajectory("dense0.weight"), expected)
+    del old
+    assert not folder.exists()
+
+
+# ----------------------------------------------------------------------
+# the row store on its own
+# ----------------------------------------------------------------------
+
+
+def _fill(store, rows, rng):
+    """Write ``rows`` rows of random values; returns what was written."""
+    written = {k: [] for k in store}
+    for _ in range(rows):
+        i = store.ensure_row(store.n_rows)
+        for key in store:
+            value = rng.normal(size=store.row(key, i).shape)
+            store.row(key, i)[...] = value
+            written[key].append(np.array(store.row(key, i)))
+        store.commit_row()
+    return {k: np.stack(v) for k, v in written.items()}
+
+
+def _store(**kwargs):
+    store = RowStore(**kwargs)
+    store.add("step", (), np.int64, budgeted=False)
+    store.add("a", (4, 5), np.float32)
+    store.add("b", (30,), np.float32, fill=np.nan)
+    return store
+
+
+def test_row_store_preallocates_and_writes_in_place():
+    store = _store()
+    assert store.n_rows == store.capacity == 0 and store.nbytes == 0
+    store.reserve(10)
+    assert store.capacity == 10 and store.n_rows == 0
+    assert store.nbytes == 10 * (8 + 4 * 20 + 4 * 30)
+    # rows not written yet hold the fill value
+    assert np.isnan(store.row("b", 9)).all()
+    written = _fill(store, 10, np.random.default_rng(0))
+    assert store.capacity == 10  # no growth within the reservation
+    assert store.n_rows == 10
+    for key, values in written.items():
+        view = store.view(key)
+        assert view.shape == (10, *store.row(key, 0).shape)
+        assert not view.flags.writeable
+        np.testing.assert_array_equal(view, values)
+    store.reserve(5)  # never shrinks
+    assert store.capacity == 10
+    with pytest.raises(IndexError, match="ensure_row"):
+        store.commit_row()
+    with pytest.raises(ValueError, match="already exists"):
+        store.add("a", (1,))
+
+
+def test_row_store_grows_by_doubling_and_keeps_the_rows():
+    store = _store()
+    assert store.ensure_row(0) == 0 and store.capacity == 16  # the smallest
+    written = _fill(store, 40, np.random.default_rng(1))
+    assert store.capacity == 64  # 16 -> 32 -> 64
+    for key, values in written.items():
+        np.testing.assert_array_equal(store.view(key), values)
+    # a field added later has the same capacity; earlier rows read as its fill
+    store.add("late", (2,), np.float32, fill=-1.0)
+    assert store.view("late").shape == (40, 2)
+    assert (store.view("late") == -1).all()
+
+
+def test_row_store_spills_past_the_budget_with_the_same_values(tmp_path):
+    in_memory = _store(memory_budget=None)
+    reference = _fill(in_memory, 50, np.random.default_rng(2))
+    spilled = _store(memory_budget=1500, directory=tmp_path, name="Test")
+    rng = np.random.default_rng(2)
+    with pytest.warns(UserWarning, match=r"Test: .*memory_budget=1500.*'b'") as record:
+        first = _fill(spilled, 10, rng)
+    assert len(record) == 1
+    # 16 rows of "a" (1,280 bytes) fit the budget; "b" (1,920 more) does not
+    assert spilled.capacity == 16
+    assert spilled.location("a") == "memory" and spilled.location("b") != "memory"
+    assert spilled.budget_bytes == 1280
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one warning per store
+        rest = _fill(spilled, 40, rng)
+    # at 32 rows "a" (2,560 bytes) no longer fits either
+    assert spilled.capacity == 64 and spilled.budget_bytes == 0
+    for key in reference:
+        written = np.concatenate([first[key], rest[key]])
+        np.testing.assert_array_equal(written, reference[key])
+        np.testing.assert_array_equal(spilled.view(key), in_memory.view(key))
+    assert in_memory.disk_bytes == 0
+    assert {in_memory.location(k) for k in in_memory} == {"memory"}
+    assert spilled.location("step") == "memory"  # unbudgeted: never spilled
+    (folder,) = tmp_path.iterdir()
+    for key in ("a", "b"):
+        path = spilled.location(key)
+        assert path.startswith(str(folder)) and path.endswith(".npy")
+        assert isinstance(spilled.view(key), np.memmap)
+    assert spilled.disk_bytes == 64 * (4 * 20 + 4 * 30)
+    assert spilled.nbytes == 64 * 8
+    spilled.release()
+    assert not folder.exists()
+    assert spilled.n_rows == 0 and spilled.nbytes == spilled.disk_bytes == 0
+
+
+def test_row_store_zero_budget_puts_every_budgeted_field_on_disk(tmp_path):
+    store = _store(memory_budget=0, directory=tmp_path)
+    with pytest.warns(UserWarning, match="memory_budget=0"):
+        store.reserve(3)
+    assert store.budget_bytes == 0
+    assert store.location("a") != "memory" and store.location("b") != "memory"
+
+
+def test_row_store_pickles_committed_rows_in_memory(tmp_path):
+    store = _store(memory_budget=0, directory=tmp_path)
+    with pytest.warns(UserWarning, match="memory_budget"):
+        written = _fill(store, 20, np.random.default_rng(3))
+    restored = pickle.loads(pickle.dumps(store))
+    assert restored.n_rows == restored.capacity == 20
+    assert restored.disk_bytes == 0
+    for key, values in written.items():
+        np.testing.assert_array_equal(restored.view(key), values)
+    # and it grows on
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # spilling again, into a new folder
+        _fill(restored, 1, np.random.default_rng(4))
+    assert restored.n_rows == 21 and restored.capacity == 40
+    np.testing.assert_array_equal(restored.view("a")[:20], written["a"])
+
+
+def test_row_store_from_arrays_reads_them_as_they_are():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    step = np.arange(3)
+    store = RowStore.from_arrays({"a": a, "step": step})
+    assert store.n_rows == store.capacity == 3
+    np.testing.assert_array_equal(store.view("a"), a)
+    assert "a" in store and "b" not in store and len(store) == 2
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        RowStore.from_arrays({"a": a, "b": step[:2]})
+    assert RowStore.from_arrays({}).n_rows == 0
