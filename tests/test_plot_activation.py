@@ -1,7 +1,8 @@
 """ActivationDisplay / net.plot_activation, checked against hand-made numbers.
 
-The rule of ``net.plot_activation`` that reuses the latest samples is
-tested with the other convenience methods (test_plot_net_methods.py)."""
+Conv outputs are in test_plot_activation_conv.py; the rule of
+``net.plot_activation`` that reuses the latest samples is tested with the
+other convenience methods (test_plot_net_methods.py)."""
 
 import copy
 import itertools
@@ -12,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from _models import DigitsCNN, WineClassifier
+from _models import WineClassifier
 from matplotlib.patches import Rectangle
-from sklearn.datasets import load_digits, load_wine
+from sklearn.datasets import load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from torch import nn
@@ -64,28 +65,6 @@ def wine_net(wine):
 def net(wine_net):
     # Tests change inspection state or weights; each gets its own copy.
     return copy.deepcopy(wine_net)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), y
-
-
-@pytest.fixture(scope="module")
-def cnn_net(digits):
-    X, y = digits
-    torch.manual_seed(0)
-    return InspectableNeuralNetClassifier(
-        DigitsCNN,
-        module__channels=6,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=0.01,
-        max_epochs=2,
-        train_split=None,
-        verbose=0,
-    ).fit(X[:400], y[:400])
 
 
 def _hooked_dense0(net, X):
@@ -303,67 +282,6 @@ def test_many_units_ticks_thinned_and_readable(n_units, figsize):
 
 
 # ----------------------------------------------------------------------
-# Convolutional outputs
-# ----------------------------------------------------------------------
-
-
-def _manual_act1(cnn_net, X):
-    conv = cnn_net.module_.cnn1
-    with torch.no_grad():
-        out = F.leaky_relu(conv(torch.as_tensor(X)), 0.01)
-    return out.numpy()
-
-
-def test_conv_mean_per_channel(cnn_net, digits):
-    X, y = digits
-    Xs, ys = X[400:440], y[400:440]
-    disp = cnn_net.plot_activation("act1", Xs, ys)
-    maps = _manual_act1(cnn_net, Xs)
-    picked = np.concatenate(disp.row_samples_)
-    np.testing.assert_allclose(
-        disp.data_, maps.mean(axis=(2, 3))[picked], rtol=1e-5, atol=1e-6
-    )
-    assert disp.reduction_ == "mean over 6×6 per channel"
-    assert "mean over 6×6 per channel" in disp.ax_.get_title()
-    assert disp.ax_.get_xlabel() == "channel index (6 channels)"
-
-    peak = cnn_net.plot_activation("act1", Xs, ys, reduce="max")
-    np.testing.assert_allclose(
-        peak.data_, maps.max(axis=(2, 3))[picked], rtol=1e-5, atol=1e-6
-    )
-    assert "max over 6×6 per channel" in peak.ax_.get_title()
-
-    flat = cnn_net.plot_activation("act1", Xs[:3], ys[:3], reduce="flatten")
-    assert flat.data_.shape == (3, 6 * 6 * 6)
-
-
-def test_three_dim_outputs_flattened_by_default():
-    A = np.arange(4 * 3 * 5, dtype=float).reshape(4, 3, 5) - 20
-    auto = ActivationDisplay(A, layer="seq").plot()
-    np.testing.assert_array_equal(auto.data_, A.reshape(4, 15))
-    assert auto.reduction_ == "3×5 flattened"
-    assert "3×5 flattened" in auto.ax_.get_title()
-
-    mean = ActivationDisplay(A, layer="seq", reduce="mean").plot()
-    np.testing.assert_allclose(mean.data_, A.mean(axis=2))
-    assert mean.ax_.get_xlabel() == "channel index (3 channels)"
-
-
-def test_conv_dead_channel(cnn_net, digits):
-    X, y = digits
-    net = copy.deepcopy(cnn_net)
-    with torch.no_grad():
-        net.module_.cnn1.weight[2] = 0.0
-        net.module_.cnn1.bias[2] = -1.0
-    disp = net.plot_activation("act1", X[400:460], y[400:460])
-    maps = _manual_act1(net, X[400:460])
-    expected = np.flatnonzero((maps > 0).reshape(60, 6, -1).any(axis=2).sum(0) == 0)
-    assert 2 in expected
-    np.testing.assert_array_equal(disp.dead_units_, expected)
-    assert "dead channels" in disp.ax_.get_legend().get_texts()[0].get_text()
-
-
-# ----------------------------------------------------------------------
 # Axes, pyplot state, hooks, inputs
 # ----------------------------------------------------------------------
 
@@ -421,18 +339,6 @@ def test_inf_in_aggregation_is_left_out():
             A, layer="x", y_true=[0, 0, 1], rows="class_mean"
         ).plot()
     np.testing.assert_allclose(disp.data_, [[2.0, 2.0], [5.0, 4.0]])
-
-
-def test_nan_positions_left_out_of_channel_mean():
-    A = np.ones((2, 2, 2, 2))
-    A[0, 0, 0, 0] = np.inf
-    A[0, 0, 1, 1] = 5.0
-    A[1, 1] = np.nan
-    with pytest.warns(NonFiniteWarning):
-        disp = ActivationDisplay(A, layer="maps").plot()
-    np.testing.assert_allclose(disp.data_, [[7 / 3, 1.0], [1.0, np.nan]])
-    np.testing.assert_array_equal(disp.dead_units_, [])
-    assert np.isposinf(A[0, 0, 0, 0])  # masking worked on a copy
 
 
 def test_dataframe_index_names_rows(net, wine):

@@ -9,44 +9,26 @@ import numpy as np
 from ..analysis import dead_units, mask_nonfinite, unit_activity
 from ._activation_rows import (
     REDUCE,
+    activation_name,
     as_1d,
     check_annotate,
+    check_before_capture,
     check_choice,
     check_rows,
+    checked_inputs,
     finite_mean,
     layout,
+    list_units,
     reduce_columns,
+    value_format,
 )
 from .base import capture_layer, color_scale, contrast_color, get_figure_ax, tick_step
 
 __all__ = ["ActivationDisplay"]
 
-_MAX_DEAD_LISTED = 12
 _BAD_COLOR = "0.78"
 _WRONG_COLOR = "crimson"
 _DEAD_COLOR = "crimson"
-
-
-def _activation_name(activation) -> str | None:
-    if activation is None or isinstance(activation, str):
-        return activation
-    return getattr(activation, "__name__", type(activation).__name__)
-
-
-def _value_format(data: np.ndarray) -> str:
-    finite = np.abs(data[np.isfinite(data)])
-    top = float(finite.max()) if finite.size else 0.0
-    if top < 10:
-        return ".2f"
-    if top < 100:
-        return ".1f"
-    return ".3g"
-
-
-def _list_units(units: np.ndarray) -> str:
-    shown = ", ".join(map(str, units[:_MAX_DEAD_LISTED]))
-    extra = len(units) - _MAX_DEAD_LISTED
-    return shown + (f", … (+{extra})" if extra > 0 else "")
 
 
 class ActivationDisplay:
@@ -206,19 +188,7 @@ class ActivationDisplay:
         -------
         ActivationDisplay
         """
-        check_choice("reduce", reduce, REDUCE)
-        check_rows(rows, max_rows)
-        check_annotate(annotate)
-        if layer is None:
-            raise TypeError("ActivationDisplay needs the layer to draw.")
-        if not isinstance(layer, str):
-            raise TypeError(f"layer must be a str, got {type(layer).__name__}.")
-        if y is not None:
-            # Checked before the forward pass where X tells its length cheaply;
-            # dicts and Datasets are checked against the activations instead.
-            shape = getattr(X, "shape", None)
-            n_expected = shape[0] if shape is not None and len(shape) else None
-            as_1d(y, "y", n_expected)
+        check_before_capture(X, y, layer, reduce, rows, max_rows, annotate)
 
         from sklearn.base import is_classifier
 
@@ -240,7 +210,7 @@ class ActivationDisplay:
             y_pred=y_pred,
             targets=None if classifier else y,
             sample_ids=sample_ids,
-            activation=_activation_name(activation),
+            activation=activation_name(activation),
             reduce=reduce,
             rows=rows,
             max_rows=max_rows,
@@ -253,48 +223,34 @@ class ActivationDisplay:
 
     @classmethod
     def from_activations(
-        cls, activations: np.ndarray, *, layer: str, ax=None, **kwargs
+        cls,
+        activations: np.ndarray,
+        *,
+        layer: str,
+        ax=None,
+        annotate: bool | str = "auto",
+        cmap: str | None = None,
+        colorbar: bool = True,
+        **kwargs,
     ) -> ActivationDisplay:
         """Plot a layer's activations given as an array.
 
         ``kwargs`` are the class parameters (``y_true``, ``y_pred``,
-        ``reduce``, ``rows``, ``class_names``, ...) and those of
-        :meth:`plot` (``annotate``, ``cmap``, ``colorbar``).
+        ``reduce``, ``rows``, ``class_names``, ...); ``ax``, ``annotate``,
+        ``cmap`` and ``colorbar`` are those of :meth:`plot`.
         """
-        plot_kwargs = {
-            k: kwargs.pop(k) for k in ("annotate", "cmap", "colorbar") if k in kwargs
-        }
         display = cls(activations, layer=layer, **kwargs)
         display._compute()
-        return display.plot(ax=ax, **plot_kwargs)
+        return display.plot(ax=ax, annotate=annotate, cmap=cmap, colorbar=colorbar)
 
     def _compute(self) -> None:
         """The numbers behind the picture, from what the constructor stored."""
         check_choice("reduce", self.reduce, REDUCE)
         check_rows(self.rows, self.max_rows)
-        A = np.asarray(self.activations)
-        if A.ndim < 1 or A.shape[0] == 0:
-            raise ValueError(
-                "activations must hold at least one sample, shape "
-                f"(n_samples, n_units, ...); got shape {A.shape}."
-            )
-        if A.dtype.kind not in "biuf":
-            raise ValueError(f"activations must be numeric, got dtype {A.dtype}.")
+        A, y_true, y_pred, targets, ids = checked_inputs(
+            self.activations, self.y_true, self.y_pred, self.targets, self.sample_ids
+        )
         n = A.shape[0]
-        y_true = as_1d(self.y_true, "y_true", n)
-        y_pred = as_1d(self.y_pred, "y_pred", n)
-        targets = None
-        if y_true is None and y_pred is None and self.targets is not None:
-            targets = as_1d(self.targets, "targets", n)
-            if targets.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"targets must be numeric, got dtype {targets.dtype}; for class "
-                    "labels pass y_true."
-                )
-        ids = as_1d(self.sample_ids, "sample_ids", n)
-        if ids is None:
-            ids = np.arange(n)
-
         n_bad = int((~np.isfinite(A)).sum()) if A.dtype.kind == "f" else 0
         if n_bad:
             # A copy with inf as NaN, and analysis' NonFiniteWarning.
@@ -406,7 +362,7 @@ class ActivationDisplay:
             vmin=self.vmin_,
             vmax=self.vmax_,
             annot=annotate,
-            fmt=_value_format(data),
+            fmt=value_format(data),
             annot_kws={"fontsize": 7},
             cbar=colorbar,
             cbar_kws={"label": label} if colorbar else None,
@@ -485,7 +441,7 @@ class ActivationDisplay:
             handles.append((swatch, marker))
             legend_labels.append(
                 f"dead {self._unit_word()}s (never > 0 on all {self._n_samples} "
-                f"samples): {_list_units(dead)}"
+                f"samples): {list_units(dead)}"
             )
         if self._n_masked:
             handles.append(Patch(facecolor=_BAD_COLOR))

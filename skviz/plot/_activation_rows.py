@@ -1,4 +1,5 @@
-"""The numbers behind ActivationDisplay: units per column, samples per row.
+"""The numbers and texts behind ActivationDisplay: units per column, samples
+per row.
 
 Everything here runs before anything is drawn: checks of the arguments,
 the reduction of conv outputs to channels, and the row layout (samples
@@ -18,6 +19,7 @@ from .base import class_label
 
 REDUCE = ("auto", "mean", "max", "flatten")
 ROWS = ("auto", "samples", "class_mean", "subsample")
+_MAX_DEAD_LISTED = 12
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> None:
@@ -40,6 +42,55 @@ def check_rows(rows, max_rows) -> None:
 def check_annotate(annotate) -> None:
     if annotate != "auto" and not isinstance(annotate, bool):
         raise ValueError(f"annotate must be 'auto', True or False, got {annotate!r}.")
+
+
+def check_before_capture(X, y, layer, reduce, rows, max_rows, annotate) -> None:
+    """The arguments of ``from_estimator``, checked before any forward pass."""
+    check_choice("reduce", reduce, REDUCE)
+    check_rows(rows, max_rows)
+    check_annotate(annotate)
+    if layer is None:
+        raise TypeError("ActivationDisplay needs the layer to draw.")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a str, got {type(layer).__name__}.")
+    if y is not None:
+        # Checked where X tells its length cheaply; dicts and Datasets are
+        # checked against the activations instead.
+        shape = getattr(X, "shape", None)
+        n_expected = shape[0] if shape is not None and len(shape) else None
+        as_1d(y, "y", n_expected)
+
+
+def checked_inputs(activations, y_true, y_pred, targets, sample_ids):
+    """What the constructor stored, checked: ``(A, y_true, y_pred, targets, ids)``.
+
+    Labels are 1-D arrays of one value per sample (or None); ``targets``
+    only count without labels; ``ids`` default to the sample positions.
+    """
+    A = np.asarray(activations)
+    if A.ndim < 1 or A.shape[0] == 0:
+        raise ValueError(
+            "activations must hold at least one sample, shape "
+            f"(n_samples, n_units, ...); got shape {A.shape}."
+        )
+    if A.dtype.kind not in "biuf":
+        raise ValueError(f"activations must be numeric, got dtype {A.dtype}.")
+    n = A.shape[0]
+    y_true = as_1d(y_true, "y_true", n)
+    y_pred = as_1d(y_pred, "y_pred", n)
+    if y_true is not None or y_pred is not None:
+        targets = None
+    elif targets is not None:
+        targets = as_1d(targets, "targets", n)
+        if targets.dtype.kind not in "biuf":
+            raise ValueError(
+                f"targets must be numeric, got dtype {targets.dtype}; for class "
+                "labels pass y_true."
+            )
+    ids = as_1d(sample_ids, "sample_ids", n)
+    if ids is None:
+        ids = np.arange(n)
+    return A, y_true, y_pred, targets, ids
 
 
 def as_1d(values, name: str, n: int | None) -> np.ndarray | None:
@@ -72,6 +123,28 @@ def class_text(c, class_names=None) -> str:
 def _short_class_text(c, class_names=None) -> str:
     text = class_text(c, class_names)
     return text if class_names is not None else text.removeprefix("class ")
+
+
+def activation_name(activation) -> str | None:
+    if activation is None or isinstance(activation, str):
+        return activation
+    return getattr(activation, "__name__", type(activation).__name__)
+
+
+def value_format(data: np.ndarray) -> str:
+    finite = np.abs(data[np.isfinite(data)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top < 10:
+        return ".2f"
+    if top < 100:
+        return ".1f"
+    return ".3g"
+
+
+def list_units(units: np.ndarray) -> str:
+    shown = ", ".join(map(str, units[:_MAX_DEAD_LISTED]))
+    extra = len(units) - _MAX_DEAD_LISTED
+    return shown + (f", … (+{extra})" if extra > 0 else "")
 
 
 def reduce_columns(A: np.ndarray, reduce: str):

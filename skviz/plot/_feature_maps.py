@@ -226,9 +226,9 @@ class FeatureMapDisplay:
         max_channels: int = 8,
         scale: Literal["layer", "map"] = "layer",
         axes=None,
-        **plot_kwargs,
+        cmap: str | None = None,
     ) -> FeatureMapDisplay:
-        """Capture the layers for a few samples (one ``transform_layers`` call).
+        """Capture the layers for a few samples (one capture pass).
 
         Parameters
         ----------
@@ -253,8 +253,8 @@ class FeatureMapDisplay:
             Which channels are drawn, on which colour scale; see the class.
         axes : array of Axes, optional
             ``n_samples x n_columns`` Axes.
-        **plot_kwargs
-            ``cmap`` for :meth:`plot`.
+        cmap : str, optional
+            See :meth:`plot`.
         """
         if layers is None:
             raise TypeError(missing_layers_message("FeatureMapDisplay", y))
@@ -291,35 +291,20 @@ class FeatureMapDisplay:
             max_channels=max_channels,
             scale=scale,
             axes=axes,
-            **plot_kwargs,
+            cmap=cmap,
         )
 
     @classmethod
     def from_activations(
-        cls,
-        maps,
-        *,
-        images=None,
-        sample_labels=None,
-        channels: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
-        max_channels: int = 8,
-        scale: Literal["layer", "map"] = "layer",
-        axes=None,
-        **plot_kwargs,
+        cls, maps, *, axes=None, cmap: str | None = None, **kwargs
     ) -> FeatureMapDisplay:
         """Plot precomputed maps (``{layer: (n, C, H, W)}``).
 
-        Parameters are those of the class, ``axes`` and ``**plot_kwargs``
-        (``cmap``) those of :meth:`plot`.
+        ``kwargs`` are the class parameters (``images``, ``sample_labels``,
+        ``channels``, ``max_channels``, ``scale``); ``axes`` and ``cmap``
+        are those of :meth:`plot`.
         """
-        return cls(
-            maps,
-            images=images,
-            sample_labels=sample_labels,
-            channels=channels,
-            max_channels=max_channels,
-            scale=scale,
-        ).plot(axes=axes, **plot_kwargs)
+        return cls(maps, **kwargs).plot(axes=axes, cmap=cmap)
 
     def plot(self, *, axes=None, cmap: str | None = None) -> FeatureMapDisplay:
         """Draw the grid.

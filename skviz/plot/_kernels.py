@@ -182,30 +182,18 @@ class KernelGridDisplay:
         weight,
         bias=None,
         *,
-        layer: str | None = None,
-        out_channels: Sequence[int] | None = None,
-        in_channels: Sequence[int] | None = None,
-        scale: Literal["shared", "kernel"] = "shared",
-        max_out: int = 32,
-        max_in: int = 16,
         ax=None,
-        **plot_kwargs,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+        **kwargs,
     ) -> KernelGridDisplay:
         """Plot kernels given as an array of shape ``(n_out, n_in, kh, kw)``.
 
-        Parameters are those of the class, ``ax`` and ``**plot_kwargs``
-        (``annotate``, ``cmap``) those of :meth:`plot`.
+        ``kwargs`` are the class parameters (``layer``, ``out_channels``,
+        ``in_channels``, ``scale``, ``max_out``, ``max_in``); ``ax``,
+        ``annotate`` and ``cmap`` are those of :meth:`plot`.
         """
-        return cls(
-            weight,
-            bias,
-            layer=layer,
-            out_channels=out_channels,
-            in_channels=in_channels,
-            scale=scale,
-            max_out=max_out,
-            max_in=max_in,
-        ).plot(ax=ax, **plot_kwargs)
+        return cls(weight, bias, **kwargs).plot(ax=ax, annotate=annotate, cmap=cmap)
 
     def plot(
         self,

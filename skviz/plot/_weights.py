@@ -159,7 +159,7 @@ class WeightHeatmapDisplay:
         **kwargs
             Those of :meth:`from_weights`: which weights are drawn and the
             colour limits (``max_inputs``, ``max_units``, ``sort_inputs``,
-            ``vmax``), then ``annotate`` and ``cmap``.
+            ``vmax``), and ``annotate``, ``cmap``.
         """
         from torch import nn
 
@@ -180,30 +180,18 @@ class WeightHeatmapDisplay:
         weight,
         bias=None,
         *,
-        feature_names: Sequence[str] | None = None,
-        layer: str | None = None,
-        max_inputs: int | None = 40,
-        max_units: int | None = 64,
-        sort_inputs: bool = False,
-        vmax: float | None = None,
         ax=None,
-        **plot_kwargs,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+        **kwargs,
     ) -> WeightHeatmapDisplay:
         """Plot a weight matrix given as an array (``(n_units, n_inputs)``).
 
-        Parameters are those of the class, ``ax`` and ``**plot_kwargs``
-        (``annotate``, ``cmap``) those of :meth:`plot`.
+        ``kwargs`` are the class parameters (``feature_names``, ``layer``,
+        ``max_inputs``, ``max_units``, ``sort_inputs``, ``vmax``); ``ax``,
+        ``annotate`` and ``cmap`` are those of :meth:`plot`.
         """
-        return cls(
-            weight,
-            bias,
-            feature_names=feature_names,
-            layer=layer,
-            max_inputs=max_inputs,
-            max_units=max_units,
-            sort_inputs=sort_inputs,
-            vmax=vmax,
-        ).plot(ax=ax, **plot_kwargs)
+        return cls(weight, bias, **kwargs).plot(ax=ax, annotate=annotate, cmap=cmap)
 
     def _select(self, max_inputs, max_units, sort_inputs):
         W = self.weight_
