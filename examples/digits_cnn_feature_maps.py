@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     figures = {
         "dead_units": net.plot_dead_units(X_test, layers=["act1", "act2"]),
         "feature_maps": net.plot_feature_maps(
-            X_test, ["cnn1", "act1", "pool1"], y=y_test, samples=4
+            X_test, y_test, ["cnn1", "act1", "pool1"], samples=4
         ),
         "kernels": net.plot_kernels("cnn1"),
         "training_curves": net.plot_training_curves(),

@@ -1,4 +1,4 @@
-"""The wine example of seed 000, end to end: train, inspect, draw."""
+"""The wine example end to end: train a small MLP, inspect it, draw."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["WineClassifier", "run_demo"]
 
 
 class WineClassifier(nn.Module):
-    """13 -> 20 -> 10 -> 3 MLP with ReLU applied functionally, as in seed 000."""
+    """13 -> 20 -> 10 -> 3 MLP with ReLU applied functionally in ``forward``."""
 
     def __init__(self, num_units: int = 20):
         super().__init__()
@@ -60,7 +60,7 @@ def run_demo(
     seed: int = 0,
     stream: TextIO | None = None,
 ) -> list[Path]:
-    """Train seed 000's wine classifier and write activation heatmaps to ``out``.
+    """Train the wine classifier and write activation heatmaps to ``out``.
 
     Parameters
     ----------

@@ -30,15 +30,18 @@ class PlotMethodsMixin:
 
     Every ``plot_*`` method returns the display object (``figure_``,
     ``ax_``/``axes_`` and the data behind the picture) and accepts ``ax=``
-    (or ``axes=`` for grids).
+    (or ``axes=`` for grids). Arguments come in one order everywhere:
+    samples ``X``, labels ``y`` (None where optional), the layer(s), then
+    keywords; ``plot_activation`` takes the layer first, since it can reuse
+    the samples of the latest inspection call.
     """
 
     def dead_units_report(
         self,
         X,
         y=None,
-        *,
         layers: Sequence[str] | None = None,
+        *,
         activation: str | Callable | Mapping[str, Any] | None = None,
         tol: float = 0.0,
         saturation_bounds: Mapping[str, Any] | None = None,
@@ -52,7 +55,7 @@ class PlotMethodsMixin:
         Parameters
         ----------
         X : array-like
-            Samples, in any form ``transform_layers`` accepts.
+            Samples, in any form ``predict`` accepts.
         y : array-like of shape (n_samples,), optional
             Adds ``n_classes_active`` (on how many classes a unit fires).
         layers : list of str, optional
@@ -60,8 +63,9 @@ class PlotMethodsMixin:
             without pass-through modules (Dropout, Flatten, Identity).
         activation : str, callable or dict of layer to those, optional
             Applied to a layer's output first, for activations applied
-            functionally (seed 000's ``F.relu``); ``"tanh"``/``"sigmoid"``
-            also turn on the saturation check for that layer.
+            functionally (``F.relu(self.dense0(x))`` in ``forward``); a dict
+            gives one per layer. ``"tanh"``/``"sigmoid"`` also turn on the
+            saturation check for that layer.
         tol : float, default=0.0
             Active means value > ``tol``.
         saturation_bounds, saturation_margin, saturation_threshold
@@ -80,13 +84,13 @@ class PlotMethodsMixin:
             with y). ``net.dead_units_report(X).query("dead")`` lists the
             units that never fire for any sample.
         """
-        from .plot._units import unit_report_from_estimator
+        from .reports import dead_units_report
 
-        return unit_report_from_estimator(
+        return dead_units_report(
             self,
             X,
             y,
-            layers=layers,
+            layers,
             activation=activation,
             tol=tol,
             saturation_bounds=saturation_bounds,
@@ -120,14 +124,14 @@ class PlotMethodsMixin:
         self.inspection_X_, self.inspection_y_ = X, y
         return display
 
-    def plot_dead_units(self, X, y=None, *, axes=None, **kwargs):
+    def plot_dead_units(self, X, y=None, layers=None, *, axes=None, **kwargs):
         """Active fraction per unit and layer, dead units marked.
 
         See :meth:`skviz.plot.DeadUnitsDisplay.from_estimator`.
         """
         from .plot import DeadUnitsDisplay
 
-        return DeadUnitsDisplay.from_estimator(self, X, y, axes=axes, **kwargs)
+        return DeadUnitsDisplay.from_estimator(self, X, y, layers, axes=axes, **kwargs)
 
     def plot_weights(self, layer: str, *, ax=None, **kwargs):
         """Heatmap of a Linear layer's weights (units x inputs, bias alongside).
@@ -147,16 +151,15 @@ class PlotMethodsMixin:
 
         return KernelGridDisplay.from_estimator(self, layer, ax=ax, **kwargs)
 
-    def plot_feature_maps(self, X, layers, *, y=None, axes=None, **kwargs):
+    def plot_feature_maps(self, X, y=None, layers=None, *, axes=None, **kwargs):
         """Input images and feature maps of conv/pooling layers, one row per sample.
 
-        See :meth:`skviz.plot.FeatureMapDisplay.from_estimator`.
+        ``layers`` is required; see
+        :meth:`skviz.plot.FeatureMapDisplay.from_estimator`.
         """
         from .plot import FeatureMapDisplay
 
-        return FeatureMapDisplay.from_estimator(
-            self, X, layers, y=y, axes=axes, **kwargs
-        )
+        return FeatureMapDisplay.from_estimator(self, X, y, layers, axes=axes, **kwargs)
 
     def plot_misclassified(self, X, y, layer: str, *, ax=None, **kwargs):
         """Mean activation of misclassified vs correct samples of each class.

@@ -52,6 +52,77 @@ def test_mask_nonfinite_is_silent_on_finite_input(recwarn):
 
 
 # ----------------------------------------------------------------------
+# The one reduction of layer outputs to units
+# ----------------------------------------------------------------------
+
+
+def test_reduce_units_matches_numpy_by_hand():
+    rng = np.random.default_rng(1)  # the shared RNG feeds other tests
+    A = rng.normal(size=(4, 3, 5, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        analysis.reduce_units(A, "mean"), A.mean(axis=(2, 3)), rtol=1e-6
+    )
+    np.testing.assert_array_equal(analysis.reduce_units(A, "max"), A.max(axis=(2, 3)))
+    np.testing.assert_allclose(
+        analysis.reduce_units(A, "sum"), A.sum(axis=(2, 3)), rtol=1e-5
+    )
+    np.testing.assert_array_equal(analysis.reduce_units(A, "flatten"), A.reshape(4, -1))
+    mean64 = analysis.reduce_units(A, "mean", dtype=np.float64)
+    assert mean64.dtype == np.float64
+    np.testing.assert_allclose(mean64, A.astype(np.float64).mean(axis=(2, 3)))
+    # Sequences (n, C, L) reduce over L; 2-D outputs are units already.
+    S = rng.normal(size=(4, 3, 7))
+    np.testing.assert_allclose(analysis.reduce_units(S, "mean"), S.mean(axis=2))
+    M = rng.normal(size=(4, 3))
+    assert analysis.reduce_units(M, "max") is M
+
+
+def test_reduce_units_leaves_nan_out_and_counts_booleans():
+    A = np.ones((2, 2, 2, 2))
+    A[0, 0, 0, 0] = np.nan
+    A[0, 0, 1, 1] = 4.0
+    A[1, 1] = np.nan
+    np.testing.assert_allclose(
+        analysis.reduce_units(A, "mean"), [[2.0, 1.0], [1.0, np.nan]]
+    )
+    np.testing.assert_allclose(
+        analysis.reduce_units(A, "max"), [[4.0, 1.0], [1.0, np.nan]]
+    )
+    B = A > 1.5
+    np.testing.assert_array_equal(analysis.reduce_units(B, "max"), B.any(axis=(2, 3)))
+    np.testing.assert_array_equal(analysis.reduce_units(B, "sum"), B.sum(axis=(2, 3)))
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        analysis.reduce_units(A, "median")
+    with pytest.raises(ValueError, match="n_samples, n_units"):
+        analysis.reduce_units(np.ones(3))
+
+
+def test_every_unit_function_reduces_the_same_way():
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(6, 3, 4, 4))
+    y = np.array([0, 0, 0, 1, 1, 1])
+    means = A.mean(axis=(2, 3))
+    np.testing.assert_allclose(analysis.unit_matrix(A), means)
+    profile = analysis.class_profile(A, y)
+    np.testing.assert_allclose(
+        profile.pivot(index="class", columns="unit", values="mean").to_numpy(),
+        [means[:3].mean(0), means[3:].mean(0)],
+    )
+    # Activity: a channel is active when its maximum is, i.e. any position.
+    report = analysis.unit_report({"conv": A}, tol=0.5)
+    np.testing.assert_allclose(
+        report["active_fraction"], (A.max(axis=(2, 3)) > 0.5).mean(axis=0)
+    )
+    np.testing.assert_allclose(
+        analysis.activity_by_class(A, y, tol=0.5).to_numpy(),
+        [
+            (A[:3].max(axis=(2, 3)) > 0.5).mean(0),
+            (A[3:].max(axis=(2, 3)) > 0.5).mean(0),
+        ],
+    )
+
+
+# ----------------------------------------------------------------------
 # Dead and saturated units
 # ----------------------------------------------------------------------
 
@@ -154,6 +225,17 @@ def test_saturation_fraction_bounds_and_margin():
         analysis.saturation_fraction(T, "relu")
     with pytest.raises(ValueError, match="margin"):
         analysis.saturation_fraction(T, "tanh", margin=1.5)
+
+
+def test_saturation_fraction_of_conv_channels_and_elements():
+    T = np.tanh(3 * np.random.default_rng(3).normal(size=(5, 2, 3, 3)))
+    T[0, 1, 0, 0] = np.nan
+    near = (np.abs(T) >= 0.95) & np.isfinite(T)
+    per_channel = near.sum(axis=(0, 2, 3)) / np.isfinite(T).sum(axis=(0, 2, 3))
+    np.testing.assert_allclose(analysis.saturation_fraction(T, "tanh"), per_channel)
+    flat = analysis.saturation_fraction(T, "tanh", per_channel=False)
+    expected = near.reshape(5, -1).sum(0) / np.isfinite(T).reshape(5, -1).sum(0)
+    np.testing.assert_allclose(flat, expected)
 
 
 def test_activity_by_class_matches_groupby():

@@ -1,4 +1,8 @@
-"""ActivationDisplay / net.plot_activation, checked against hand-made numbers."""
+"""ActivationDisplay / net.plot_activation, checked against hand-made numbers.
+
+Conv outputs are in test_plot_activation_conv.py; the rule of
+``net.plot_activation`` that reuses the latest samples is tested with the
+other convenience methods (test_plot_net_methods.py)."""
 
 import copy
 import itertools
@@ -9,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from _models import DigitsCNN, WineClassifier
+from _models import WineClassifier
 from matplotlib.patches import Rectangle
-from sklearn.datasets import load_digits, load_wine
+from sklearn.datasets import load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from torch import nn
@@ -63,30 +67,8 @@ def net(wine_net):
     return copy.deepcopy(wine_net)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), y
-
-
-@pytest.fixture(scope="module")
-def cnn_net(digits):
-    X, y = digits
-    torch.manual_seed(0)
-    return InspectableNeuralNetClassifier(
-        DigitsCNN,
-        module__channels=6,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=0.01,
-        max_epochs=2,
-        train_split=None,
-        verbose=0,
-    ).fit(X[:400], y[:400])
-
-
 def _hooked_dense0(net, X):
-    """Seed 000's way: a forward hook on dense0, ReLU applied by hand."""
+    """The by-hand way: a forward hook on dense0, ReLU applied by hand."""
     captured = {}
 
     def hook(module, inputs, output):
@@ -300,67 +282,6 @@ def test_many_units_ticks_thinned_and_readable(n_units, figsize):
 
 
 # ----------------------------------------------------------------------
-# Convolutional outputs
-# ----------------------------------------------------------------------
-
-
-def _manual_act1(cnn_net, X):
-    conv = cnn_net.module_.cnn1
-    with torch.no_grad():
-        out = F.leaky_relu(conv(torch.as_tensor(X)), 0.01)
-    return out.numpy()
-
-
-def test_conv_mean_per_channel(cnn_net, digits):
-    X, y = digits
-    Xs, ys = X[400:440], y[400:440]
-    disp = cnn_net.plot_activation("act1", Xs, ys)
-    maps = _manual_act1(cnn_net, Xs)
-    picked = np.concatenate(disp.row_samples_)
-    np.testing.assert_allclose(
-        disp.data_, maps.mean(axis=(2, 3))[picked], rtol=1e-5, atol=1e-6
-    )
-    assert disp.reduction_ == "mean over 6×6 per channel"
-    assert "mean over 6×6 per channel" in disp.ax_.get_title()
-    assert disp.ax_.get_xlabel() == "channel index (6 channels)"
-
-    peak = cnn_net.plot_activation("act1", Xs, ys, reduce="max")
-    np.testing.assert_allclose(
-        peak.data_, maps.max(axis=(2, 3))[picked], rtol=1e-5, atol=1e-6
-    )
-    assert "max over 6×6 per channel" in peak.ax_.get_title()
-
-    flat = cnn_net.plot_activation("act1", Xs[:3], ys[:3], reduce="flatten")
-    assert flat.data_.shape == (3, 6 * 6 * 6)
-
-
-def test_three_dim_outputs_flattened_by_default():
-    A = np.arange(4 * 3 * 5, dtype=float).reshape(4, 3, 5) - 20
-    auto = ActivationDisplay(A, layer="seq").plot()
-    np.testing.assert_array_equal(auto.data_, A.reshape(4, 15))
-    assert auto.reduction_ == "3×5 flattened"
-    assert "3×5 flattened" in auto.ax_.get_title()
-
-    mean = ActivationDisplay(A, layer="seq", reduce="mean").plot()
-    np.testing.assert_allclose(mean.data_, A.mean(axis=2))
-    assert mean.ax_.get_xlabel() == "channel index (3 channels)"
-
-
-def test_conv_dead_channel(cnn_net, digits):
-    X, y = digits
-    net = copy.deepcopy(cnn_net)
-    with torch.no_grad():
-        net.module_.cnn1.weight[2] = 0.0
-        net.module_.cnn1.bias[2] = -1.0
-    disp = net.plot_activation("act1", X[400:460], y[400:460])
-    maps = _manual_act1(net, X[400:460])
-    expected = np.flatnonzero((maps > 0).reshape(60, 6, -1).any(axis=2).sum(0) == 0)
-    assert 2 in expected
-    np.testing.assert_array_equal(disp.dead_units_, expected)
-    assert "dead channels" in disp.ax_.get_legend().get_texts()[0].get_text()
-
-
-# ----------------------------------------------------------------------
 # Axes, pyplot state, hooks, inputs
 # ----------------------------------------------------------------------
 
@@ -414,43 +335,10 @@ def test_nan_activations_warn_and_mask(net, wine):
 def test_inf_in_aggregation_is_left_out():
     A = np.array([[1.0, np.inf], [3.0, 2.0], [5.0, 4.0]])
     with pytest.warns(NonFiniteWarning, match="1 non-finite"):
-        disp = ActivationDisplay(A, layer="x", y_true=[0, 0, 1]).plot(rows="class_mean")
+        disp = ActivationDisplay(
+            A, layer="x", y_true=[0, 0, 1], rows="class_mean"
+        ).plot()
     np.testing.assert_allclose(disp.data_, [[2.0, 2.0], [5.0, 4.0]])
-
-
-def test_nan_positions_left_out_of_channel_mean():
-    A = np.ones((2, 2, 2, 2))
-    A[0, 0, 0, 0] = np.inf
-    A[0, 0, 1, 1] = 5.0
-    A[1, 1] = np.nan
-    with pytest.warns(NonFiniteWarning):
-        disp = ActivationDisplay(A, layer="maps").plot()
-    np.testing.assert_allclose(disp.data_, [[7 / 3, 1.0], [1.0, np.nan]])
-    np.testing.assert_array_equal(disp.dead_units_, [])
-    assert np.isposinf(A[0, 0, 0, 0])  # masking worked on a copy
-
-
-def test_reuses_latest_inspection_samples(net, wine):
-    _, X_test, _, y_test = wine
-    net.transform_layer(X_test[:7], "dense1")
-    disp = net.plot_activation("dense0", activation="relu")
-    assert disp.data_.shape == (7, 20)
-    # Without y the rows are grouped by predicted class.
-    pred = net.predict(X_test[:7])
-    np.testing.assert_array_equal(disp.row_classes_, np.sort(pred))
-    assert all(" pred class " in label for label in disp.row_labels_)
-
-    net.plot_activation("dense1", X_test[:4], y_test[:4])
-    disp = net.plot_activation("dense0")
-    assert disp.data_.shape == (4, 20)
-    np.testing.assert_array_equal(disp.row_classes_, np.sort(y_test[:4]))
-
-
-def test_no_samples_yet_is_a_clear_error(wine):
-    X_train, _, y_train, _ = wine
-    fresh = _wine_net(X_train, y_train, max_epochs=1)
-    with pytest.raises(ValueError, match="plot_activation needs samples"):
-        fresh.plot_activation("dense0")
 
 
 def test_dataframe_index_names_rows(net, wine):
@@ -513,9 +401,10 @@ def test_bad_y_is_rejected_before_any_work(net, wine, monkeypatch):
     _, X_test, _, y_test = wine
 
     def fail(*args, **kwargs):
-        raise AssertionError("transform_layer must not run")
+        raise AssertionError("no capture may run")
 
     monkeypatch.setattr(net, "transform_layer", fail)
+    monkeypatch.setattr(net, "capture_layers", fail)
     with pytest.raises(ValueError, match="y has 5 values"):
         net.plot_activation("dense0", X_test, y_test[:5])
     with pytest.raises(ValueError, match="1-D"):
@@ -532,3 +421,54 @@ def test_constructor_only_stores():
     assert not hasattr(disp, "figure_")
     with pytest.raises(ValueError, match="reduce must be one of"):
         disp.plot()
+
+
+# ----------------------------------------------------------------------
+# Signature, class names, computing before drawing
+# ----------------------------------------------------------------------
+
+
+def test_layer_is_positional_after_y_and_required(net, wine):
+    _, X_test, _, y_test = wine
+    disp = ActivationDisplay.from_estimator(net, X_test[:4], y_test[:4], "dense0")
+    kw = ActivationDisplay.from_estimator(net, X_test[:4], y_test[:4], layer="dense0")
+    np.testing.assert_array_equal(disp.data_, kw.data_)
+    with pytest.raises(TypeError, match="needs the layer"):
+        ActivationDisplay.from_estimator(net, X_test[:4], y_test[:4])
+
+
+def test_class_names_in_row_labels(net, wine):
+    _, X_test, _, y_test = wine
+    names = ["barolo", "grignolino", "barbera"]
+    X5 = X_test[:5]
+    pred = net.predict(X5)
+    y5 = pred.copy()
+    y5[1] = (pred[1] + 1) % 3
+    disp = net.plot_activation("dense0", X5, y5, class_names=names)
+    labels = [t.get_text() for t in disp.ax_.get_yticklabels()]
+    assert f"#1  {names[y5[1]]} → pred {names[pred[1]]}" in labels
+    assert f"#0  {names[y5[0]]}" in labels
+    assert all("class" not in label for label in labels)
+
+    means = net.plot_activation(
+        "dense0", X_test, y_test, rows="class_mean", class_names=dict(enumerate(names))
+    )
+    labels = [t.get_text() for t in means.ax_.get_yticklabels()]
+    counts = np.bincount(y_test)
+    assert [label.split(" (")[0] for label in labels] == [
+        f"{names[c]} · mean of {counts[c]}" for c in range(3)
+    ]
+
+
+def test_from_activations_computes_before_drawing_and_plot_only_draws():
+    A = np.array([[1.0, -2.0], [3.0, 0.0], [5.0, -1.0]])
+    disp = ActivationDisplay.from_activations(
+        A, layer="h", y_true=[1, 0, 1], rows="class_mean", annotate=False
+    )
+    np.testing.assert_allclose(disp.data_, [[3.0, 0.0], [3.0, -1.5]])
+    np.testing.assert_array_equal(disp.dead_units_, [1])
+    data = disp.data_
+    _, ax = plt.subplots()
+    disp.plot(ax=ax, cmap="magma")
+    assert disp.data_ is data and disp.cmap_ == "magma"
+    assert (disp.vmin_, disp.vmax_) == (-3.0, 3.0)

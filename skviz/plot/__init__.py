@@ -12,7 +12,7 @@ from importlib import import_module
 # public name -> submodule that defines it
 _DISPLAYS = {
     "ActivationDisplay": "_activation",
-    "DeadUnitsDisplay": "_units",
+    "DeadUnitsDisplay": "_dead_units",
     "WeightHeatmapDisplay": "_weights",
     "KernelGridDisplay": "_kernels",
     "FeatureMapDisplay": "_feature_maps",

@@ -2,256 +2,33 @@
 
 from __future__ import annotations
 
-import numbers
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 
 from ..analysis import dead_units, mask_nonfinite, unit_activity
-from .base import color_scale, contrast_color, get_figure_ax, tick_step
+from ._activation_rows import (
+    REDUCE,
+    activation_name,
+    as_1d,
+    check_annotate,
+    check_before_capture,
+    check_choice,
+    check_rows,
+    checked_inputs,
+    finite_mean,
+    layout,
+    list_units,
+    reduce_columns,
+    value_format,
+)
+from .base import capture_layer, color_scale, contrast_color, get_figure_ax, tick_step
 
 __all__ = ["ActivationDisplay"]
 
-_REDUCE = ("auto", "mean", "max", "flatten")
-_ROWS = ("auto", "samples", "class_mean", "subsample")
-_MAX_DEAD_LISTED = 12
 _BAD_COLOR = "0.78"
 _WRONG_COLOR = "crimson"
 _DEAD_COLOR = "crimson"
-
-
-def _check_choice(name: str, value, choices: Sequence[str]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
-
-
-def _check_plot_params(rows, max_rows, annotate) -> None:
-    _check_choice("rows", rows, _ROWS)
-    if max_rows is not None and (
-        isinstance(max_rows, bool)
-        or not isinstance(max_rows, numbers.Integral)
-        or max_rows < 1
-    ):
-        raise ValueError(
-            f"max_rows must be a positive integer or None, got {max_rows!r}."
-        )
-    if annotate != "auto" and not isinstance(annotate, bool):
-        raise ValueError(f"annotate must be 'auto', True or False, got {annotate!r}.")
-
-
-def _as_1d(values, name: str, n: int | None) -> np.ndarray | None:
-    if values is None:
-        return None
-    arr = np.asarray(values)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be one value per sample (1-D), got shape {arr.shape}."
-        )
-    if n is not None and len(arr) != n:
-        raise ValueError(
-            f"{name} has {len(arr)} values but there are {n} samples of activations."
-        )
-    return arr
-
-
-def _class_text(c) -> str:
-    if isinstance(c, numbers.Real) and not isinstance(c, bool):
-        return f"class {int(c)}" if float(c).is_integer() else f"class {c}"
-    return str(c)
-
-
-def _short_class_text(c) -> str:
-    text = _class_text(c)
-    return text.removeprefix("class ")
-
-
-def _activation_name(activation) -> str | None:
-    if activation is None or isinstance(activation, str):
-        return activation
-    return getattr(activation, "__name__", type(activation).__name__)
-
-
-def _reduce(A: np.ndarray, reduce: str):
-    """Values to plot, values that decide activity, and what was done.
-
-    Both arrays are ``(n_samples, n_columns)``. A channel counts as active
-    on a sample when any of its positions is, whatever the plotted summary.
-    """
-    if A.ndim == 1:
-        A = A[:, None]
-    if A.ndim == 2:
-        return A, A, None
-    n, c = A.shape[:2]
-    how = reduce
-    if reduce == "auto":
-        # (n, C, H, W...) are feature maps; (n, a, b) could be (n, C, L) as well
-        # as (n, T, H) from a recurrent layer, so nothing is averaged away.
-        how = "flatten" if A.ndim == 3 else "mean"
-    if how == "flatten":
-        flat = A.reshape(n, -1)
-        dims = "×".join(map(str, A.shape[1:]))
-        return flat, flat, f"{dims} flattened"
-    per_channel = A.reshape(n, c, -1)
-    # NaN (masked) positions are left out; a channel with none left stays NaN.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if how == "mean":
-            values = np.nanmean(per_channel, axis=2, dtype=np.float64)
-        else:
-            values = np.nanmax(per_channel, axis=2)
-    activity = np.where(np.isnan(per_channel), -np.inf, per_channel).max(axis=2)
-    size = "×".join(map(str, A.shape[2:]))
-    return values, activity, f"{how} over {size} per channel"
-
-
-def _quotas(sizes: np.ndarray, total: int) -> np.ndarray:
-    """Rows per group, proportional to group size, at least one each."""
-    exact = sizes * total / sizes.sum()
-    quota = np.minimum(np.maximum(np.floor(exact).astype(int), 1), sizes)
-    left = total - int(quota.sum())
-    for i in np.argsort(-(exact - np.floor(exact)), kind="stable"):
-        if left <= 0:
-            break
-        if quota[i] < sizes[i]:
-            quota[i] += 1
-            left -= 1
-    return quota
-
-
-@dataclass
-class _Rows:
-    members: list[np.ndarray]
-    labels: list[str]
-    groups: np.ndarray | None
-    wrong: np.ndarray
-    mode: str
-    boundaries: list[int]
-
-
-def _layout(
-    n: int,
-    *,
-    y_true,
-    y_pred,
-    targets,
-    sample_ids,
-    rows: str,
-    max_rows: int | None,
-) -> _Rows:
-    key = y_true if y_true is not None else y_pred
-    wrong = (
-        np.asarray(y_true != y_pred)
-        if y_true is not None and y_pred is not None
-        else np.zeros(n, dtype=bool)
-    )
-    if key is not None:
-        classes, codes = np.unique(key, return_inverse=True)
-        codes = codes.reshape(-1)
-        order = np.argsort(codes, kind="stable")
-        groups = [order[codes[order] == k] for k in range(len(classes))]
-    else:
-        classes = None
-        groups = [np.arange(n)]
-
-    too_many = max_rows is not None and n > max_rows
-    mode = rows
-    if rows == "auto":
-        if not too_many:
-            mode = "samples"
-        else:
-            mode = "class_mean" if key is not None else "subsample"
-    if mode == "class_mean" and key is None:
-        raise ValueError(
-            "rows='class_mean' needs class labels: pass y (or use a classifier, "
-            "whose predictions group the rows)."
-        )
-    if mode == "subsample" and not too_many:
-        mode = "samples"
-
-    prefix = "" if y_true is not None or key is None else "pred "
-    if mode == "class_mean":
-        labels = []
-        for c, members in zip(classes, groups, strict=True):
-            label = f"{prefix}{_class_text(c)} · mean of {len(members)}"
-            n_wrong = int(wrong[members].sum())
-            if n_wrong:
-                label += f" ({n_wrong} misclassified)"
-            labels.append(label)
-        return _Rows(
-            members=list(groups),
-            labels=labels,
-            groups=np.asarray(classes),
-            wrong=np.zeros(len(groups), dtype=bool),
-            mode=mode,
-            boundaries=[],
-        )
-
-    if mode == "subsample":
-        sizes = np.asarray([len(g) for g in groups])
-        quota = _quotas(sizes, int(max_rows))
-        picked = []
-        for g, q in zip(groups, quota, strict=True):
-            at = np.unique(np.linspace(0, len(g) - 1, int(q)).round().astype(int))
-            picked.append(g[at])
-        groups = picked
-
-    members, labels, row_groups, row_wrong, boundaries = [], [], [], [], []
-    for k, g in enumerate(groups):
-        if k:
-            boundaries.append(len(members))
-        for i in g:
-            label = f"#{sample_ids[i]}"
-            if key is not None:
-                label += f"  {prefix}{_class_text(key[i])}"
-                if wrong[i]:
-                    label += f" → pred {_short_class_text(y_pred[i])}"
-                row_groups.append(key[i])
-            elif targets is not None:
-                label += f"  y={targets[i]:.3g}"
-            members.append(np.asarray([i]))
-            labels.append(label)
-            row_wrong.append(bool(wrong[i]))
-    return _Rows(
-        members=members,
-        labels=labels,
-        groups=np.asarray(row_groups) if key is not None else None,
-        wrong=np.asarray(row_wrong, dtype=bool),
-        mode=mode,
-        boundaries=boundaries,
-    )
-
-
-def _finite_mean(values: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
-    """Row means over the given samples, ignoring NaN/inf (NaN if none left)."""
-    out = np.empty((len(members), values.shape[1]), dtype=np.float64)
-    for r, idx in enumerate(members):
-        block = values[idx]
-        finite = np.isfinite(block)
-        count = finite.sum(axis=0)
-        total = np.where(finite, block, 0.0).sum(axis=0, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[r] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return out
-
-
-def _value_format(data: np.ndarray) -> str:
-    finite = np.abs(data[np.isfinite(data)])
-    top = float(finite.max()) if finite.size else 0.0
-    if top < 10:
-        return ".2f"
-    if top < 100:
-        return ".1f"
-    return ".3g"
-
-
-def _list_units(units: np.ndarray) -> str:
-    shown = ", ".join(map(str, units[:_MAX_DEAD_LISTED]))
-    extra = len(units) - _MAX_DEAD_LISTED
-    return shown + (f", … (+{extra})" if extra > 0 else "")
 
 
 class ActivationDisplay:
@@ -266,7 +43,10 @@ class ActivationDisplay:
     marked with ▼. Colours are centred at 0 when values go negative.
 
     Use :meth:`from_estimator` (or ``net.plot_activation``) to compute the
-    activations from a net; the constructor only stores what it is given.
+    activations from a net, or :meth:`from_activations` for an array. The
+    constructor only stores what it is given; the numbers behind the
+    picture are computed by the ``from_*`` methods or, for a display built
+    with the constructor, before its first :meth:`plot`.
 
     Parameters
     ----------
@@ -293,6 +73,18 @@ class ActivationDisplay:
         ("flatten"). "auto" is "mean" for feature maps ``(n, C, H, W)`` and
         deeper, and "flatten" for 3-D outputs, whose axis 1 may be channels
         or time steps. Ignored for 2-D outputs.
+    rows : {"auto", "samples", "class_mean", "subsample"}, default="auto"
+        "samples": one row per sample; "class_mean": one row per class,
+        the mean over its samples (NaN/inf left out); "subsample": at
+        most ``max_rows`` samples, evenly spaced within each class and
+        proportional to class size. "auto" is "samples" up to
+        ``max_rows`` samples, then "class_mean" when classes are known
+        and "subsample" otherwise.
+    max_rows : int or None, default=50
+        Most sample rows before "auto" aggregates; None never does.
+    class_names : sequence or dict, optional
+        Text for each class label in the row labels: ``class_names[label]``
+        (a sequence indexed by label, or a mapping) instead of ``class 1``.
 
     Attributes
     ----------
@@ -312,9 +104,10 @@ class ActivationDisplay:
         Fraction of all samples on which each unit (channel) is > 0.
     dead_units_ : ndarray of int
         Units (channels) never > 0 on any of the samples.
-    cmap_ : str
     vmin_, vmax_ : float
         Colour limits; symmetric around 0 when any plotted value is negative.
+    cmap_ : str
+        The colour map drawn (set by :meth:`plot`).
     figure_ : matplotlib.figure.Figure
     ax_ : matplotlib.axes.Axes
     colorbar_ : matplotlib.colorbar.Colorbar or None
@@ -331,6 +124,9 @@ class ActivationDisplay:
         sample_ids=None,
         activation: str | None = None,
         reduce: str = "auto",
+        rows: str = "auto",
+        max_rows: int | None = 50,
+        class_names=None,
     ):
         self.activations = activations
         self.layer = layer
@@ -340,6 +136,9 @@ class ActivationDisplay:
         self.sample_ids = sample_ids
         self.activation = activation
         self.reduce = reduce
+        self.rows = rows
+        self.max_rows = max_rows
+        self.class_names = class_names
 
     @classmethod
     def from_estimator(
@@ -347,24 +146,25 @@ class ActivationDisplay:
         net,
         X,
         y=None,
+        layer: str | None = None,
         *,
-        layer: str,
         activation: str | Callable | None = None,
         reduce: str = "auto",
-        batch_size: int | None = None,
         rows: str = "auto",
         max_rows: int | None = 50,
+        class_names=None,
+        batch_size: int | None = None,
+        ax=None,
         annotate: bool | str = "auto",
         cmap: str | None = None,
         colorbar: bool = True,
-        ax=None,
     ) -> ActivationDisplay:
         """Compute a layer's activations with ``net`` and plot them.
 
         Parameters
         ----------
         net : fitted Inspectable skorch net
-            Any net with ``transform_layer`` (see :class:`skviz.InspectableMixin`).
+            Any net with ``capture_layers`` (see :class:`skviz.InspectableMixin`).
         X : array-like
             Samples, in any form ``net.predict`` accepts.
         y : array-like of shape (n_samples,), optional
@@ -373,36 +173,28 @@ class ActivationDisplay:
             shown in the row labels.
         layer : str
             Layer reference, e.g. ``"dense0"``, ``"block@1"``, ``"lstm[0]"``.
+            Required.
         activation : {"relu", "tanh", "sigmoid", "gelu", "leaky_relu"} or callable, optional
             Applied to the layer output first, for nets that apply their
             activation functionally (``F.relu(self.dense0(x))``).
-        reduce : {"auto", "mean", "max", "flatten"}, default="auto"
-            See the class docstring.
+        reduce, rows, max_rows, class_names
+            See the class.
         batch_size : int, optional
-            Passed to ``transform_layer``.
-        rows, max_rows, annotate, cmap, colorbar, ax
+            Rows per forward pass.
+        ax, annotate, cmap, colorbar
             See :meth:`plot`.
 
         Returns
         -------
         ActivationDisplay
         """
-        _check_choice("reduce", reduce, _REDUCE)
-        _check_plot_params(rows, max_rows, annotate)
-        if not isinstance(layer, str):
-            raise TypeError(f"layer must be a str, got {type(layer).__name__}.")
-        if y is not None:
-            # Checked before the forward pass where X tells its length cheaply;
-            # dicts and Datasets are checked against the activations instead.
-            shape = getattr(X, "shape", None)
-            n_expected = shape[0] if shape is not None and len(shape) else None
-            _as_1d(y, "y", n_expected)
+        check_before_capture(X, y, layer, reduce, rows, max_rows, annotate)
 
         from sklearn.base import is_classifier
 
-        A = net.transform_layer(X, layer, activation=activation, batch_size=batch_size)
+        A = capture_layer(net, X, layer, activation=activation, batch_size=batch_size)
         if y is not None:
-            _as_1d(y, "y", len(A))
+            as_1d(y, "y", len(A))
         classifier = is_classifier(net)
         y_pred = np.asarray(net.predict(X)).reshape(len(A), -1) if classifier else None
         if y_pred is not None:
@@ -411,48 +203,103 @@ class ActivationDisplay:
         index = getattr(X, "index", None)
         if index is not None and len(index) == len(A):
             sample_ids = np.asarray(index)
-        display = cls(
+        return cls.from_activations(
             A,
             layer=layer,
             y_true=y if classifier else None,
             y_pred=y_pred,
             targets=None if classifier else y,
             sample_ids=sample_ids,
-            activation=_activation_name(activation),
+            activation=activation_name(activation),
             reduce=reduce,
-        )
-        return display.plot(
             rows=rows,
             max_rows=max_rows,
+            class_names=class_names,
+            ax=ax,
             annotate=annotate,
             cmap=cmap,
             colorbar=colorbar,
-            ax=ax,
+        )
+
+    @classmethod
+    def from_activations(
+        cls,
+        activations: np.ndarray,
+        *,
+        layer: str,
+        ax=None,
+        annotate: bool | str = "auto",
+        cmap: str | None = None,
+        colorbar: bool = True,
+        **kwargs,
+    ) -> ActivationDisplay:
+        """Plot a layer's activations given as an array.
+
+        ``kwargs`` are the class parameters (``y_true``, ``y_pred``,
+        ``reduce``, ``rows``, ``class_names``, ...); ``ax``, ``annotate``,
+        ``cmap`` and ``colorbar`` are those of :meth:`plot`.
+        """
+        display = cls(activations, layer=layer, **kwargs)
+        display._compute()
+        return display.plot(ax=ax, annotate=annotate, cmap=cmap, colorbar=colorbar)
+
+    def _compute(self) -> None:
+        """The numbers behind the picture, from what the constructor stored."""
+        check_choice("reduce", self.reduce, REDUCE)
+        check_rows(self.rows, self.max_rows)
+        A, y_true, y_pred, targets, ids = checked_inputs(
+            self.activations, self.y_true, self.y_pred, self.targets, self.sample_ids
+        )
+        n = A.shape[0]
+        n_bad = int((~np.isfinite(A)).sum()) if A.dtype.kind == "f" else 0
+        if n_bad:
+            # A copy with inf as NaN, and analysis' NonFiniteWarning.
+            A = mask_nonfinite(A, what=f'Activations of "{self.layer}" (shown grey)')
+        values, activity_values, reduction = reduce_columns(A, self.reduce)
+        rows = layout(
+            n,
+            y_true=y_true,
+            y_pred=y_pred,
+            targets=targets,
+            sample_ids=ids,
+            rows=self.rows,
+            max_rows=self.max_rows,
+            class_names=self.class_names,
+        )
+        data = finite_mean(values, rows.members)
+        cmap_name, vmin, vmax, centered = color_scale(data)
+
+        self.data_ = data
+        self.row_labels_ = list(rows.labels)
+        self.row_samples_ = list(rows.members)
+        self.row_classes_ = rows.groups
+        self.rows_ = rows.mode
+        self.reduction_ = reduction
+        self.unit_activity_ = unit_activity(activity_values)
+        self.dead_units_ = dead_units(activity_values)
+        self.vmin_, self.vmax_ = float(vmin), float(vmax)
+        # What the drawing needs besides the public attributes.
+        self._layout = rows
+        self._n_samples, self._n_masked = n, n_bad
+        self._default_cmap, self._centered = cmap_name, centered
+        self._labelled_by = (
+            "true" if y_true is not None else "pred" if y_pred is not None else None
         )
 
     def plot(
         self,
         *,
-        rows: str = "auto",
-        max_rows: int | None = 50,
+        ax=None,
         annotate: bool | str = "auto",
         cmap: str | None = None,
         colorbar: bool = True,
-        ax=None,
     ) -> ActivationDisplay:
         """Draw the heatmap.
 
         Parameters
         ----------
-        rows : {"auto", "samples", "class_mean", "subsample"}, default="auto"
-            "samples": one row per sample; "class_mean": one row per class,
-            the mean over its samples (NaN/inf left out); "subsample": at
-            most ``max_rows`` samples, evenly spaced within each class and
-            proportional to class size. "auto" is "samples" up to
-            ``max_rows`` samples, then "class_mean" when classes are known
-            and "subsample" otherwise.
-        max_rows : int or None, default=50
-            Most sample rows before "auto" aggregates; None never does.
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure is created when None.
         annotate : bool or "auto", default="auto"
             Write the value in each cell; "auto" does so for small maps
             (up to 15 rows and 30 columns).
@@ -460,71 +307,25 @@ class ActivationDisplay:
             Colour map; by default a diverging map when values go negative,
             else a sequential one. Limits are chosen the same way either way.
         colorbar : bool, default=True
-        ax : matplotlib Axes, optional
-            Axes to draw on; a new figure is created when None.
 
         Returns
         -------
         ActivationDisplay
             ``self``.
         """
+        check_annotate(annotate)
+        if not hasattr(self, "data_"):
+            # Built with the constructor alone: its numbers come first.
+            self._compute()
         import matplotlib as mpl
-        import seaborn as sns
-        from matplotlib.legend_handler import HandlerTuple
-        from matplotlib.lines import Line2D
-        from matplotlib.patches import Patch, Rectangle
-        from matplotlib.transforms import blended_transform_factory, offset_copy
 
-        _check_choice("reduce", self.reduce, _REDUCE)
-        _check_plot_params(rows, max_rows, annotate)
-        A = np.asarray(self.activations)
-        if A.ndim < 1 or A.shape[0] == 0:
-            raise ValueError(
-                "activations must hold at least one sample, shape "
-                f"(n_samples, n_units, ...); got shape {A.shape}."
-            )
-        if A.dtype.kind not in "biuf":
-            raise ValueError(f"activations must be numeric, got dtype {A.dtype}.")
-        n = A.shape[0]
-        y_true = _as_1d(self.y_true, "y_true", n)
-        y_pred = _as_1d(self.y_pred, "y_pred", n)
-        targets = None
-        if y_true is None and y_pred is None and self.targets is not None:
-            targets = _as_1d(self.targets, "targets", n)
-            if targets.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"targets must be numeric, got dtype {targets.dtype}; for class "
-                    "labels pass y_true."
-                )
-        ids = _as_1d(self.sample_ids, "sample_ids", n)
-        if ids is None:
-            ids = np.arange(n)
-
-        n_bad = int((~np.isfinite(A)).sum()) if A.dtype.kind == "f" else 0
-        if n_bad:
-            # A copy with inf as NaN, and analysis' NonFiniteWarning.
-            A = mask_nonfinite(A, what=f'Activations of "{self.layer}" (shown grey)')
-        values, activity_values, reduction = _reduce(A, self.reduce)
-        activity = unit_activity(activity_values)
-        dead = dead_units(activity_values)
-
-        layout = _layout(
-            n,
-            y_true=y_true,
-            y_pred=y_pred,
-            targets=targets,
-            sample_ids=ids,
-            rows=rows,
-            max_rows=max_rows,
-        )
-        data = _finite_mean(values, layout.members)
+        data = self.data_
         n_rows, n_cols = data.shape
-
-        cmap_name, vmin, vmax, centered = color_scale(data)
-        colormap = mpl.colormaps[cmap or cmap_name].with_extremes(bad=_BAD_COLOR)
+        colormap = mpl.colormaps[cmap or self._default_cmap].with_extremes(
+            bad=_BAD_COLOR
+        )
         if annotate == "auto":
             annotate = n_rows <= 15 and n_cols <= 30
-
         figsize = None
         if ax is None:
             per_col = 0.42 if annotate else 0.2
@@ -534,28 +335,44 @@ class ActivationDisplay:
             figsize = (width, height)
         fig, ax = get_figure_ax(ax, figsize=figsize)
 
-        unit = "channel" if reduction and "per channel" in reduction else "unit"
+        mesh = self._heatmap(ax, colormap, bool(annotate), colorbar)
+        self._ticks(fig, ax)
+        self._dead_and_masked(fig, ax, colormap)
+        self._titles(ax)
+        self.cmap_ = cmap or self._default_cmap
+        self.figure_, self.ax_ = fig, ax
+        self.colorbar_ = mesh.colorbar if colorbar else None
+        return self
+
+    def _unit_word(self) -> str:
+        reduction = self.reduction_
+        return "channel" if reduction and "per channel" in reduction else "unit"
+
+    def _heatmap(self, ax, colormap, annotate: bool, colorbar: bool):
+        import seaborn as sns
+
+        data, reduction = self.data_, self.reduction_
+        label = ("mean " if self.rows_ == "class_mean" else "") + (
+            "activation" if not reduction else f"activation ({reduction})"
+        )
         sns.heatmap(
             np.ma.masked_invalid(data),
             ax=ax,
             cmap=colormap,
-            vmin=vmin,
-            vmax=vmax,
-            annot=bool(annotate),
-            fmt=_value_format(data),
+            vmin=self.vmin_,
+            vmax=self.vmax_,
+            annot=annotate,
+            fmt=value_format(data),
             annot_kws={"fontsize": 7},
             cbar=colorbar,
-            cbar_kws={
-                "label": ("mean " if layout.mode == "class_mean" else "")
-                + ("activation" if not reduction else f"activation ({reduction})")
-            }
-            if colorbar
-            else None,
+            cbar_kws={"label": label} if colorbar else None,
             xticklabels=False,
             yticklabels=False,
         )
-        mesh = ax.collections[-1]
+        return ax.collections[-1]
 
+    def _ticks(self, fig, ax) -> None:
+        n_rows, n_cols = self.data_.shape
         # Ticks: every k-th unit, so labels never overlap at 64+ units.
         # The axes size before layout is a fair estimate of the final one.
         width_in = ax.get_position().width * fig.get_figwidth()
@@ -566,19 +383,29 @@ class ActivationDisplay:
         height_in = ax.get_position().height * fig.get_figheight()
         ystep = tick_step(n_rows, max(4, int(height_in * 72 / 10)))
         yt = np.arange(0, n_rows, ystep)
-        ax.set_yticks(yt + 0.5, [layout.labels[i] for i in yt], rotation=0, fontsize=8)
+        ax.set_yticks(
+            yt + 0.5, [self.row_labels_[i] for i in yt], rotation=0, fontsize=8
+        )
         for tick_label, i in zip(ax.get_yticklabels(), yt, strict=True):
-            if layout.wrong[i]:
+            if self._layout.wrong[i]:
                 tick_label.set_color(_WRONG_COLOR)
         ax.tick_params(length=2)
-
-        separator = "0.15" if centered else "white"
-        for b in layout.boundaries:
+        separator = "0.15" if self._centered else "white"
+        for b in self._layout.boundaries:
             ax.axhline(b, color=separator, linewidth=1.5)
 
+    def _dead_and_masked(self, fig, ax, colormap) -> None:
+        """Hatch and mark the dead units; a legend for them and masked values."""
+        import matplotlib as mpl
+        from matplotlib.legend_handler import HandlerTuple
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch, Rectangle
+        from matplotlib.transforms import blended_transform_factory, offset_copy
+
+        dead, n_rows = self.dead_units_, self.data_.shape[0]
         handles, legend_labels = [], []
         if len(dead):
-            zero_rgba = colormap(mpl.colors.Normalize(vmin, vmax)(0.0))
+            zero_rgba = colormap(mpl.colors.Normalize(self.vmin_, self.vmax_)(0.0))
             # Translucent hatching keeps annotated values in the column legible.
             hatch_color = mpl.colors.to_rgba(contrast_color(zero_rgba), alpha=0.7)
             for j in dead:
@@ -609,17 +436,14 @@ class ActivationDisplay:
                 color=_DEAD_COLOR,
                 clip_on=False,
             )
-            swatch = Patch(
-                facecolor=colormap(mpl.colors.Normalize(vmin, vmax)(0.0)),
-                hatch="///",
-                edgecolor=hatch_color,
-            )
+            swatch = Patch(facecolor=zero_rgba, hatch="///", edgecolor=hatch_color)
             marker = Line2D([], [], linestyle="none", marker="v", color=_DEAD_COLOR)
             handles.append((swatch, marker))
             legend_labels.append(
-                f"dead {unit}s (never > 0 on all {n} samples): {_list_units(dead)}"
+                f"dead {self._unit_word()}s (never > 0 on all {self._n_samples} "
+                f"samples): {list_units(dead)}"
             )
-        if n_bad:
+        if self._n_masked:
             handles.append(Patch(facecolor=_BAD_COLOR))
             legend_labels.append("NaN/inf (masked)")
         if handles:
@@ -639,48 +463,39 @@ class ActivationDisplay:
                 handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
             )
 
+    def _titles(self, ax) -> None:
+        n, mode, rows = self._n_samples, self.rows_, self._layout
+        n_rows, n_cols = self.data_.shape
         what = f'Activations of "{self.layer}"'
         if self.activation:
             what += f" after {self.activation}"
-        grouped = layout.groups is not None
-        if layout.mode == "class_mean":
-            basis = "predicted class" if y_true is None else "class"
+        grouped = rows.groups is not None
+        if mode == "class_mean":
+            basis = "predicted class" if self._labelled_by != "true" else "class"
             how = f"mean per {basis} of {n} samples"
-        elif layout.mode == "subsample":
+        elif mode == "subsample":
             how = f"{n_rows} of {n} samples, evenly spaced" + (
                 " per class" if grouped else ""
             )
         else:
             how = f"{n} sample{'s' if n != 1 else ''}" + (
-                ", grouped by class" if grouped and len(layout.boundaries) else ""
+                ", grouped by class" if grouped and len(rows.boundaries) else ""
             )
-        if reduction:
-            how += f"; {reduction}"
+        if self.reduction_:
+            how += f"; {self.reduction_}"
         # Room for the dead-unit markers between the map and the title.
-        ax.set_title(f"{what}\n{how}", fontsize=11, pad=15 if len(dead) else 6)
+        pad = 15 if len(self.dead_units_) else 6
+        ax.set_title(f"{what}\n{how}", fontsize=11, pad=pad)
+        unit = self._unit_word()
         ax.set_xlabel(f"{unit} index ({n_cols} {unit}s)", fontsize=9)
-        if layout.mode == "class_mean":
-            ylabel = "class" if y_true is not None else "predicted class"
-        elif y_true is not None:
+        if mode == "class_mean":
+            ylabel = "class" if self._labelled_by == "true" else "predicted class"
+        elif self._labelled_by == "true":
             ylabel = "sample, true class"
-        elif y_pred is not None:
+        elif self._labelled_by == "pred":
             ylabel = "sample, predicted class"
         else:
             ylabel = "sample"
-        if layout.wrong.any():
+        if rows.wrong.any():
             ylabel += " (red: misclassified)"
         ax.set_ylabel(ylabel, fontsize=9)
-
-        self.data_ = data
-        self.row_labels_ = list(layout.labels)
-        self.row_samples_ = list(layout.members)
-        self.row_classes_ = layout.groups
-        self.rows_ = layout.mode
-        self.reduction_ = reduction
-        self.unit_activity_ = activity
-        self.dead_units_ = dead
-        self.cmap_ = cmap or cmap_name
-        self.vmin_, self.vmax_ = float(vmin), float(vmax)
-        self.figure_, self.ax_ = fig, ax
-        self.colorbar_ = mesh.colorbar if colorbar else None
-        return self

@@ -10,6 +10,7 @@ import pandas as pd
 from .. import analysis
 from .base import (
     annotate_cells,
+    capture_layer,
     class_label,
     color_scale,
     get_figure_ax,
@@ -41,8 +42,13 @@ class ClassProfileDisplay:
         From :func:`skviz.analysis.selectivity`.
     layer : str, optional
     class_names : sequence or dict, optional
+        Text for each class label: ``class_names[label]`` (a sequence
+        indexed by label, or a mapping).
     reduced : bool, default=False
         Whether units are channel means of a conv layer (for the labels).
+    order : {"selectivity", "index"}, default="selectivity"
+        Units left to right by decreasing selectivity (when there are
+        two classes or more), or by index.
 
     Attributes
     ----------
@@ -68,7 +74,10 @@ class ClassProfileDisplay:
         layer: str | None = None,
         class_names=None,
         reduced: bool = False,
+        order: Literal["selectivity", "index"] = "selectivity",
     ):
+        if order not in ("selectivity", "index"):
+            raise ValueError(f"order must be 'selectivity' or 'index', got {order!r}.")
         needed = {"class", "unit", "mean", "std", "q25", "median", "q75"}
         missing = sorted(needed - set(getattr(profile, "columns", ())))
         if missing:
@@ -82,6 +91,12 @@ class ClassProfileDisplay:
         self.layer = layer
         self.class_names = class_names
         self.reduced = reduced
+        units = self.means_.columns.to_numpy()
+        self._by_selectivity = order == "selectivity" and selectivity is not None
+        if self._by_selectivity:
+            s = selectivity["selectivity"].reindex(units).fillna(-np.inf)
+            units = units[np.argsort(-s.to_numpy(), kind="stable")]
+        self.unit_order_ = np.asarray(units)
 
     @classmethod
     def from_estimator(
@@ -94,6 +109,7 @@ class ClassProfileDisplay:
         activation=None,
         reduce: analysis.Reduce = "mean",
         class_names=None,
+        order: Literal["selectivity", "index"] = "selectivity",
         batch_size: int | None = None,
         ax=None,
         **plot_kwargs,
@@ -112,19 +128,23 @@ class ClassProfileDisplay:
         reduce : {"mean", "flatten"}, default="mean"
             Conv outputs: one unit per channel (spatial mean) or per element.
         class_names : sequence or dict, optional
+            Text for each class label: ``class_names[label]``.
+        order : {"selectivity", "index"}, default="selectivity"
+            Order of the units; see the class.
         batch_size : int, optional
         ax : matplotlib Axes, optional
         **plot_kwargs
-            ``kind``, ``spread``, ``order`` for :meth:`plot`.
+            ``kind``, ``spread``, ``annotate`` for :meth:`plot`.
         """
         y = labels_per_sample(y, len(X))
-        A = net.transform_layer(X, layer, activation=activation, batch_size=batch_size)
+        A = capture_layer(net, X, layer, activation=activation, batch_size=batch_size)
         return cls.from_activations(
             A,
             y,
             layer=layer,
             reduce=reduce,
             class_names=class_names,
+            order=order,
             ax=ax,
             **plot_kwargs,
         )
@@ -138,25 +158,33 @@ class ClassProfileDisplay:
         layer: str | None = None,
         reduce: analysis.Reduce = "mean",
         class_names=None,
+        order: Literal["selectivity", "index"] = "selectivity",
         ax=None,
         **plot_kwargs,
     ) -> ClassProfileDisplay:
-        """Profile precomputed activations (``(n_samples, n_units)`` or conv)."""
+        """Profile precomputed activations (``(n_samples, n_units)`` or conv).
+
+        Parameters are those of :meth:`from_estimator`.
+        """
         A, reduced = unit_values(activations, reduce, layer)
         with nonfinite_warned():
             profile = analysis.class_profile(A, y)
             sel = analysis.selectivity(A, y) if len(np.unique(y)) > 1 else None
         return cls(
-            profile, sel, layer=layer, class_names=class_names, reduced=reduced
+            profile,
+            sel,
+            layer=layer,
+            class_names=class_names,
+            reduced=reduced,
+            order=order,
         ).plot(ax=ax, **plot_kwargs)
 
     def plot(
         self,
-        ax=None,
         *,
+        ax=None,
         kind: Literal["auto", "errorbar", "heatmap"] = "auto",
         spread: Literal["std", "iqr"] = "std",
-        order: Literal["selectivity", "index"] = "selectivity",
         annotate: bool | None = None,
     ) -> ClassProfileDisplay:
         """Draw the profile.
@@ -169,9 +197,6 @@ class ClassProfileDisplay:
         spread : {"std", "iqr"}, default="std"
             Error bars: mean ± standard deviation, or median with the
             interquartile range.
-        order : {"selectivity", "index"}, default="selectivity"
-            Units left to right by decreasing selectivity (when there are
-            two classes or more), or by index.
         annotate : bool, optional
             Heatmap only: write the means in the cells (default up to 200).
 
@@ -185,14 +210,9 @@ class ClassProfileDisplay:
             )
         if spread not in ("std", "iqr"):
             raise ValueError(f"spread must be 'std' or 'iqr', got {spread!r}.")
-        if order not in ("selectivity", "index"):
-            raise ValueError(f"order must be 'selectivity' or 'index', got {order!r}.")
         classes = self.means_.index.to_numpy()
-        units = self.means_.columns.to_numpy()
-        by_selectivity = order == "selectivity" and self.selectivity_ is not None
-        if by_selectivity:
-            s = self.selectivity_["selectivity"].reindex(units).fillna(-np.inf)
-            units = units[np.argsort(-s.to_numpy(), kind="stable")]
+        units = self.unit_order_
+        by_selectivity = self._by_selectivity
         if kind == "auto":
             kind = "errorbar" if len(classes) * len(units) <= 150 else "heatmap"
         n_units = len(units)
@@ -238,7 +258,6 @@ class ClassProfileDisplay:
         if self.reduced:
             title += f"\nconv {unit_word}s averaged over positions"
         ax.set_title(title)
-        self.unit_order_ = np.asarray(units)
         self.kind_ = kind
         self.spread_ = spread
         self.figure_, self.ax_ = fig, ax

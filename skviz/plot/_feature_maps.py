@@ -9,7 +9,13 @@ from typing import Literal
 import numpy as np
 
 from .. import analysis
-from .base import check_indices, class_label, color_scale, get_figure_axes
+from .base import (
+    check_indices,
+    class_label,
+    color_scale,
+    get_figure_axes,
+    missing_layers_message,
+)
 
 __all__ = ["FeatureMapDisplay"]
 
@@ -108,6 +114,16 @@ class FeatureMapDisplay:
         The input samples as images, drawn in the first column.
     sample_labels : sequence of str, optional
         One label per row.
+    channels : sequence of int or dict of layer to sequence, optional
+        Channels to draw (the same for every layer, or per layer); by
+        default the first ``max_channels`` of each layer.
+    max_channels : int, default=8
+    scale : {"layer", "map"}, default="layer"
+        ``"layer"``: one colour scale per layer over all drawn samples
+        and channels, with a colour bar, so maps compare. ``"map"``:
+        each map its own scale (shows structure in weak maps).
+        Either way a layer with negative values gets a diverging map
+        centred at 0, a non-negative one a sequential map from 0.
 
     Attributes
     ----------
@@ -120,6 +136,7 @@ class FeatureMapDisplay:
     limits_ : dict of str to (float, float)
         Colour limits per layer for ``scale="layer"`` (symmetric around 0
         when the layer has negative values, else from 0).
+    scale_ : str
     figure_ : matplotlib Figure
     axes_ : ndarray of Axes, shape (n_samples, n_columns)
     ax_ : matplotlib Axes
@@ -132,7 +149,16 @@ class FeatureMapDisplay:
         *,
         images=None,
         sample_labels: Sequence[str] | None = None,
+        channels: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
+        max_channels: int = 8,
+        scale: Literal["layer", "map"] = "layer",
     ):
+        if scale not in ("layer", "map"):
+            raise ValueError(f"scale must be 'layer' or 'map', got {scale!r}.")
+        if not isinstance(max_channels, int) or max_channels < 1:
+            raise ValueError(
+                f"max_channels must be a positive int, got {max_channels!r}."
+            )
         if not isinstance(maps, Mapping) or not maps:
             raise ValueError("maps must be a non-empty dict of layer name to array.")
         n = None
@@ -167,52 +193,78 @@ class FeatureMapDisplay:
         self.maps_ = clean
         self.images_ = images
         self.sample_labels_ = [str(s) for s in sample_labels]
+        if isinstance(channels, Mapping):
+            unknown = sorted(set(channels) - set(clean))
+            if unknown:
+                raise ValueError(f"channels names unknown layers {unknown}.")
+        self.channels_ = {
+            layer: _channel_choice(channels, layer, A.shape[1], max_channels)
+            for layer, A in clean.items()
+        }
+        self.limits_ = {}
+        self._cmaps = {}
+        for layer, chans in self.channels_.items():
+            layer_cmap, vmin, vmax, _ = color_scale(clean[layer][:, chans])
+            self.limits_[layer] = (vmin, vmax)
+            self._cmaps[layer] = layer_cmap
+        self.scale_ = scale
+        self._signed = any(np.nanmin(A, initial=0.0) < 0 for A in clean.values())
 
     @classmethod
     def from_estimator(
         cls,
         net,
         X,
-        layers: str | Sequence[str],
-        *,
         y=None,
+        layers: str | Sequence[str] | None = None,
+        *,
         samples: int | Sequence[int] = 5,
         class_names=None,
         show_input: bool = True,
         image_shape: tuple[int, int] | None = None,
+        channels: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
+        max_channels: int = 8,
+        scale: Literal["layer", "map"] = "layer",
         axes=None,
-        **plot_kwargs,
+        cmap: str | None = None,
     ) -> FeatureMapDisplay:
-        """Capture the layers for a few samples (one ``transform_layers`` call).
+        """Capture the layers for a few samples (one capture pass).
 
         Parameters
         ----------
         net : fitted Inspectable skorch net
         X : ndarray, tensor or DataFrame
             Input samples; the chosen ones are also drawn as images.
-        layers : str or list of str
-            Layers with 4-D outputs ``(N, C, H, W)``: conv, activation,
-            pooling, normalisation...
         y : array-like of shape (n_samples,), optional
             True classes, for the row labels.
+        layers : str or list of str
+            Layers with 4-D outputs ``(N, C, H, W)``: conv, activation,
+            pooling, normalisation... Required.
         samples : int or sequence of int, default=5
             The first ``samples`` rows of X, or these row positions.
         class_names : sequence or dict, optional
-            Text for each class label in the row labels.
+            Text for each class label in the row labels:
+            ``class_names[label]``.
         show_input : bool, default=True
             Draw the input image in the first column.
         image_shape : (int, int), optional
             Reshape flat inputs to this image size.
+        channels, max_channels, scale
+            Which channels are drawn, on which colour scale; see the class.
         axes : array of Axes, optional
             ``n_samples x n_columns`` Axes.
-        **plot_kwargs
-            ``channels``, ``max_channels``, ``scale``, ``cmap`` for :meth:`plot`.
+        cmap : str, optional
+            See :meth:`plot`.
         """
+        if layers is None:
+            raise TypeError(missing_layers_message("FeatureMapDisplay", y))
         layers = [layers] if isinstance(layers, str) else list(layers)
         n = len(X)
         rows = _sample_indices(samples, n)
         X_sel = _select_rows(X, rows)
-        maps = net.transform_layers(X_sel, layers)
+        maps = net.capture_layers(
+            X_sel, layers, activation=None, flatten=False, batch_size=None
+        )
         flat = [k for k, v in maps.items() if v.ndim != 4]
         if flat:
             working = _layers_with_maps(net, _select_rows(X, rows[:1]))
@@ -231,28 +283,30 @@ class FeatureMapDisplay:
                 f"#{r}: {class_label(v, class_names)}"
                 for r, v in zip(rows, y[rows].tolist(), strict=True)
             ]
-        return cls(maps, images=images, sample_labels=labels).plot(
-            axes=axes, **plot_kwargs
+        return cls.from_activations(
+            maps,
+            images=images,
+            sample_labels=labels,
+            channels=channels,
+            max_channels=max_channels,
+            scale=scale,
+            axes=axes,
+            cmap=cmap,
         )
 
     @classmethod
     def from_activations(
-        cls, maps, *, images=None, sample_labels=None, axes=None, **plot_kwargs
+        cls, maps, *, axes=None, cmap: str | None = None, **kwargs
     ) -> FeatureMapDisplay:
-        """Plot precomputed maps (``{layer: (n, C, H, W)}``)."""
-        return cls(maps, images=images, sample_labels=sample_labels).plot(
-            axes=axes, **plot_kwargs
-        )
+        """Plot precomputed maps (``{layer: (n, C, H, W)}``).
 
-    def plot(
-        self,
-        axes=None,
-        *,
-        channels: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
-        max_channels: int = 8,
-        scale: Literal["layer", "map"] = "layer",
-        cmap: str | None = None,
-    ) -> FeatureMapDisplay:
+        ``kwargs`` are the class parameters (``images``, ``sample_labels``,
+        ``channels``, ``max_channels``, ``scale``); ``axes`` and ``cmap``
+        are those of :meth:`plot`.
+        """
+        return cls(maps, **kwargs).plot(axes=axes, cmap=cmap)
+
+    def plot(self, *, axes=None, cmap: str | None = None) -> FeatureMapDisplay:
         """Draw the grid.
 
         Parameters
@@ -260,16 +314,6 @@ class FeatureMapDisplay:
         axes : array of Axes, optional
             ``n_samples x n_columns`` Axes (columns: the input if any, then
             the chosen channels of each layer).
-        channels : sequence of int or dict of layer to sequence, optional
-            Channels to draw (the same for every layer, or per layer); by
-            default the first ``max_channels`` of each layer.
-        max_channels : int, default=8
-        scale : {"layer", "map"}, default="layer"
-            ``"layer"``: one colour scale per layer over all drawn samples
-            and channels, with a colour bar, so maps compare. ``"map"``:
-            each map its own scale (shows structure in weak maps).
-            Either way a layer with negative values gets a diverging map
-            centred at 0, a non-negative one a sequential map from 0.
         cmap : str, optional
             Override the colour map of the feature maps.
 
@@ -277,20 +321,7 @@ class FeatureMapDisplay:
         -------
         self
         """
-        if scale not in ("layer", "map"):
-            raise ValueError(f"scale must be 'layer' or 'map', got {scale!r}.")
-        if not isinstance(max_channels, int) or max_channels < 1:
-            raise ValueError(
-                f"max_channels must be a positive int, got {max_channels!r}."
-            )
-        if isinstance(channels, Mapping):
-            unknown = sorted(set(channels) - set(self.maps_))
-            if unknown:
-                raise ValueError(f"channels names unknown layers {unknown}.")
-        chosen = {
-            layer: _channel_choice(channels, layer, A.shape[1], max_channels)
-            for layer, A in self.maps_.items()
-        }
+        chosen, scale = self.channels_, self.scale_
         has_input = self.images_ is not None
         n_rows = len(self.sample_labels_)
         n_cols = int(has_input) + sum(len(c) for c in chosen.values())
@@ -299,8 +330,7 @@ class FeatureMapDisplay:
             if scale == "layer"
             else "each map on its own colour scale"
         )
-        signed = any(np.nanmin(A, initial=0.0) < 0 for A in self.maps_.values())
-        if signed:
+        if self._signed:
             how += "; 0 = white where values go negative"
         title = [f"Feature maps of {', '.join(chosen)}", how]
         # Constrained layout cannot wrap a suptitle: make room for it.
@@ -326,12 +356,12 @@ class FeatureMapDisplay:
                     grid[i, 0].imshow(img, cmap="gray_r", interpolation="nearest")
             grid[0, 0].set_title("input", fontsize="small")
         col = int(has_input)
-        limits = {}
         for layer, chans in chosen.items():
             A = self.maps_[layer][:, chans]
-            layer_cmap, vmin, vmax, _ = color_scale(A)
-            limits[layer] = (vmin, vmax)
-            colormap = mpl.colormaps[cmap or layer_cmap].with_extremes(bad="0.6")
+            vmin, vmax = self.limits_[layer]
+            colormap = mpl.colormaps[cmap or self._cmaps[layer]].with_extremes(
+                bad="0.6"
+            )
             image = None
             for j, c in enumerate(chans):
                 for i in range(n_rows):
@@ -375,8 +405,5 @@ class FeatureMapDisplay:
             grid[i, 0].set_ylabel(label, fontsize="small")
         if axes is None:
             fig.suptitle("\n".join(title))
-        self.channels_ = chosen
-        self.limits_ = limits
-        self.scale_ = scale
         self.figure_, self.axes_, self.ax_ = fig, grid, grid[0, 0]
         return self

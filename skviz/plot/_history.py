@@ -47,6 +47,8 @@ class TrainingCurvesDisplay:
     ----------
     history : pandas.DataFrame
         From :func:`skviz.analysis.history_frame`.
+    keys : list of str, optional
+        Curves to draw; default every numeric key (see :meth:`metric_keys`).
 
     Attributes
     ----------
@@ -64,13 +66,37 @@ class TrainingCurvesDisplay:
         The loss panel.
     """
 
-    def __init__(self, history: pd.DataFrame):
+    def __init__(self, history: pd.DataFrame, *, keys: Sequence[str] | None = None):
         if not isinstance(history, pd.DataFrame) or history.empty:
             raise ValueError(
                 "history must be a non-empty DataFrame from "
                 "skviz.analysis.history_frame(net.history)."
             )
         self.history_ = history
+        available = self._numeric_keys()
+        if keys is None:
+            keys = self.metric_keys()
+        else:
+            keys = [keys] if isinstance(keys, str) else list(keys)
+            unknown = [k for k in keys if k not in available]
+            if unknown:
+                raise ValueError(
+                    f"History has no numeric key(s) {unknown}; available: {available}."
+                )
+        if not keys:
+            raise ValueError("The history records no numeric value per epoch.")
+        self._values = {
+            k: analysis.mask_nonfinite(
+                history[k].to_numpy(), f"history values of {k!r}"
+            )
+            for k in keys
+        }
+        best = _best_epochs(
+            history[keys + [c for c in history if c.endswith("_best")]], keys
+        )
+        self.keys_ = keys
+        self.best_epochs_ = {k: int(v[0]) for k, v in best.items()}
+        self.best_source_ = {k: v[1] for k, v in best.items()}
 
     @classmethod
     def from_estimator(
@@ -91,8 +117,8 @@ class TrainingCurvesDisplay:
         cls, history, *, keys: Sequence[str] | None = None, axes=None, **plot_kwargs
     ) -> TrainingCurvesDisplay:
         """Plot from a skorch ``History`` or a list of per-epoch dicts."""
-        return cls(analysis.history_frame(history)).plot(
-            axes=axes, keys=keys, **plot_kwargs
+        return cls(analysis.history_frame(history), keys=keys).plot(
+            axes=axes, **plot_kwargs
         )
 
     def metric_keys(self) -> list[str]:
@@ -110,17 +136,13 @@ class TrainingCurvesDisplay:
             if not c.endswith("_best") and self.history_[c].dtype.kind == "f"
         ]
 
-    def plot(
-        self, axes=None, *, keys: Sequence[str] | None = None, logy: bool = False
-    ) -> TrainingCurvesDisplay:
+    def plot(self, *, axes=None, logy: bool = False) -> TrainingCurvesDisplay:
         """Draw the curves.
 
         Parameters
         ----------
         axes : Axes or array of Axes, optional
             One Axes per panel: 1 when only losses are drawn, else 2.
-        keys : list of str, optional
-            Curves to draw; default every numeric key (see :meth:`metric_keys`).
         logy : bool, default=False
             Logarithmic loss axis.
 
@@ -128,18 +150,8 @@ class TrainingCurvesDisplay:
         -------
         self
         """
-        available = self._numeric_keys()
-        if keys is None:
-            keys = self.metric_keys()
-        else:
-            keys = [keys] if isinstance(keys, str) else list(keys)
-            unknown = [k for k in keys if k not in available]
-            if unknown:
-                raise ValueError(
-                    f"History has no numeric key(s) {unknown}; available: {available}."
-                )
-        if not keys:
-            raise ValueError("The history records no numeric value per epoch.")
+        keys, values = self.keys_, self._values
+        best = self.best_epochs_
         losses = [k for k in keys if k.endswith("loss")]
         scores = [k for k in keys if not k.endswith("loss")]
         panels = [p for p in (losses, scores) if p]
@@ -150,15 +162,7 @@ class TrainingCurvesDisplay:
             figsize=(5.0 * len(panels) + 0.6, 3.8),
             what="TrainingCurvesDisplay",
         )
-        frame = self.history_
-        values = {
-            k: analysis.mask_nonfinite(frame[k].to_numpy(), f"history values of {k!r}")
-            for k in keys
-        }
-        best = _best_epochs(
-            frame[keys + [c for c in frame if c.endswith("_best")]], keys
-        )
-        epochs = frame.index.to_numpy()
+        epochs = self.history_.index.to_numpy()
         marker = "o" if len(epochs) <= 30 else None
         from matplotlib.ticker import MaxNLocator
 
@@ -168,8 +172,7 @@ class TrainingCurvesDisplay:
                 style = "--" if key.startswith(("valid", "val_")) else "-"
                 label = key
                 if key in best:
-                    epoch, _ = best[key]
-                    label += f" (best: epoch {epoch})"
+                    label += f" (best: epoch {best[key]})"
                 (line,) = ax.plot(
                     epochs,
                     values[key],
@@ -180,7 +183,7 @@ class TrainingCurvesDisplay:
                     label=label,
                 )
                 if key in best:
-                    epoch, _ = best[key]
+                    epoch = best[key]
                     row = int(np.flatnonzero(epochs == epoch)[0])
                     ax.plot(
                         epoch,
@@ -194,7 +197,7 @@ class TrainingCurvesDisplay:
                     )
             if main is not None:
                 ax.axvline(
-                    best[main][0],
+                    best[main],
                     color="0.4",
                     linestyle=":",
                     linewidth=1,
@@ -217,8 +220,5 @@ class TrainingCurvesDisplay:
             ax_score = grid[0, -1]
             ax_score.set_ylabel("score")
             ax_score.set_title("Scores per epoch")
-        self.keys_ = keys
-        self.best_epochs_ = {k: int(v[0]) for k, v in best.items()}
-        self.best_source_ = {k: v[1] for k, v in best.items()}
         self.figure_, self.axes_, self.ax_ = fig, grid, ax_loss
         return self

@@ -50,6 +50,17 @@ class KernelGridDisplay:
         Kept for reference (``bias_``); not drawn.
     layer : str, optional
         Name for the title.
+    out_channels, in_channels : sequence of int, optional
+        Which kernels to draw; by default all, or the first ``max_out``
+        / ``max_in`` when there are more (stated in the title).
+    scale : {"shared", "kernel"}, default="shared"
+        ``"shared"``: one colour scale ``[-m, m]`` for all drawn kernels,
+        ``m`` the largest absolute weight among them, so kernels compare.
+        ``"kernel"``: each kernel divided by its own largest absolute
+        weight, so the pattern of weak kernels shows too.
+    max_out, max_in : int, default=32, 16
+        How many channels to draw when ``out_channels``/``in_channels``
+        are not given.
 
     Attributes
     ----------
@@ -68,10 +79,22 @@ class KernelGridDisplay:
         NaN in the gaps.
     vmin_, vmax_ : float
         Colour limits of the image (``-1, 1`` for ``scale="kernel"``).
+    scale_ : str
     figure_, ax_ : matplotlib Figure and Axes
     """
 
-    def __init__(self, weight, bias=None, *, layer: str | None = None):
+    def __init__(
+        self,
+        weight,
+        bias=None,
+        *,
+        layer: str | None = None,
+        out_channels: Sequence[int] | None = None,
+        in_channels: Sequence[int] | None = None,
+        scale: Literal["shared", "kernel"] = "shared",
+        max_out: int = 32,
+        max_in: int = 16,
+    ):
         W = np.asarray(weight)
         if W.ndim != 4 or 0 in W.shape:
             raise ValueError(
@@ -83,62 +106,10 @@ class KernelGridDisplay:
         )
         self.bias_ = None if bias is None else np.asarray(bias).copy()
         self.layer = layer
+        self._select(out_channels, in_channels, scale, max_out, max_in)
 
-    @classmethod
-    def from_estimator(cls, net, layer: str, *, ax=None, **plot_kwargs):
-        """Read the kernels of ``nn.Conv2d`` layer ``layer`` and plot them.
-
-        ``plot_kwargs`` go to :meth:`plot` (``out_channels``, ``in_channels``,
-        ``scale``, ...).
-        """
-        from torch import nn
-
-        module = layer_module(net, layer, nn.Conv2d, "nn.Conv2d", "KernelGridDisplay")
-        W = module.weight.detach().cpu().numpy()
-        b = None if module.bias is None else module.bias.detach().cpu().numpy()
-        return cls(W, b, layer=layer).plot(ax=ax, **plot_kwargs)
-
-    @classmethod
-    def from_weights(cls, weight, bias=None, *, layer=None, ax=None, **plot_kwargs):
-        """Plot kernels given as an array of shape ``(n_out, n_in, kh, kw)``."""
-        return cls(weight, bias, layer=layer).plot(ax=ax, **plot_kwargs)
-
-    def plot(
-        self,
-        ax=None,
-        *,
-        out_channels: Sequence[int] | None = None,
-        in_channels: Sequence[int] | None = None,
-        scale: Literal["shared", "kernel"] = "shared",
-        max_out: int = 32,
-        max_in: int = 16,
-        annotate: bool | None = None,
-        cmap: str = "RdBu_r",
-    ) -> KernelGridDisplay:
-        """Draw the mosaic.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-        out_channels, in_channels : sequence of int, optional
-            Which kernels to draw; by default all, or the first ``max_out``
-            / ``max_in`` when there are more (stated in the title).
-        scale : {"shared", "kernel"}, default="shared"
-            ``"shared"``: one colour scale ``[-m, m]`` for all drawn kernels,
-            ``m`` the largest absolute weight among them, so kernels compare.
-            ``"kernel"``: each kernel divided by its own largest absolute
-            weight, so the pattern of weak kernels shows too.
-        max_out, max_in : int
-            Defaults for how many channels to draw.
-        annotate : bool, optional
-            Write each weight in its pixel; default when at most 300 pixels.
-        cmap : str, default="RdBu_r"
-            A diverging colour map (white is 0).
-
-        Returns
-        -------
-        self
-        """
+    def _select(self, out_channels, in_channels, scale, max_out, max_in) -> None:
+        """The drawn kernels, their colour scale and the mosaic image."""
         if scale not in ("shared", "kernel"):
             raise ValueError(f"scale must be 'shared' or 'kernel', got {scale!r}.")
         n_out, n_in, kh, kw = self.weight_.shape
@@ -162,30 +133,99 @@ class KernelGridDisplay:
 
         n_o, n_i = len(outs), len(ins)
         # With a single input channel the kernels go in one row (as in the
-        # seeds' pictures) rather than one tall column.
-        transposed = n_i == 1 and n_o > 1
-        rows, cols = (n_i, n_o) if transposed else (n_o, n_i)
-
-        def origin(a: int, b: int) -> tuple[int, int]:
-            r, c = (b, a) if transposed else (a, b)
-            return r * (kh + _GAP), c * (kw + _GAP)
-
+        # usual pictures of first-layer kernels) rather than one tall column.
+        self._transposed = n_i == 1 and n_o > 1
+        rows, cols = (n_i, n_o) if self._transposed else (n_o, n_i)
         image = np.full(
             (rows * kh + (rows - 1) * _GAP, cols * kw + (cols - 1) * _GAP), np.nan
         )
         masked = np.zeros(image.shape, dtype=bool)
         for a in range(n_o):
             for b in range(n_i):
-                r, c = origin(a, b)
+                r, c = self._origin(a, b)
                 image[r : r + kh, c : c + kw] = shown[a, b]
                 masked[r : r + kh, c : c + kw] = np.isnan(shown[a, b])
 
+        self.out_channels_, self.in_channels_ = outs, ins
+        self.kernels_, self.scales_ = K, scales
+        self.image_ = image
+        self.scale_ = scale
+        self.vmin_, self.vmax_ = -limit, limit
+        self._shown, self._masked = shown, masked
+        self._notes = [n for n in (out_note, in_note) if n]
+        self._scale_text, self._cbar_label = scale_text, cbar_label
+
+    def _origin(self, a: int, b: int) -> tuple[int, int]:
+        """Top-left pixel of kernel (out ``a``, in ``b``) in the mosaic."""
+        kh, kw = self.weight_.shape[2:]
+        r, c = (b, a) if self._transposed else (a, b)
+        return r * (kh + _GAP), c * (kw + _GAP)
+
+    @classmethod
+    def from_estimator(cls, net, layer: str, *, ax=None, **kwargs) -> KernelGridDisplay:
+        """Read the kernels of ``nn.Conv2d`` layer ``layer`` and plot them.
+
+        ``kwargs`` are those of :meth:`from_weights`: the kernels to draw
+        and their scale (``out_channels``, ``in_channels``, ``scale``,
+        ``max_out``, ``max_in``), then ``annotate`` and ``cmap``.
+        """
+        from torch import nn
+
+        module = layer_module(net, layer, nn.Conv2d, "nn.Conv2d", "KernelGridDisplay")
+        W = module.weight.detach().cpu().numpy()
+        b = None if module.bias is None else module.bias.detach().cpu().numpy()
+        return cls.from_weights(W, b, layer=layer, ax=ax, **kwargs)
+
+    @classmethod
+    def from_weights(
+        cls,
+        weight,
+        bias=None,
+        *,
+        ax=None,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+        **kwargs,
+    ) -> KernelGridDisplay:
+        """Plot kernels given as an array of shape ``(n_out, n_in, kh, kw)``.
+
+        ``kwargs`` are the class parameters (``layer``, ``out_channels``,
+        ``in_channels``, ``scale``, ``max_out``, ``max_in``); ``ax``,
+        ``annotate`` and ``cmap`` are those of :meth:`plot`.
+        """
+        return cls(weight, bias, **kwargs).plot(ax=ax, annotate=annotate, cmap=cmap)
+
+    def plot(
+        self,
+        *,
+        ax=None,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+    ) -> KernelGridDisplay:
+        """Draw the mosaic.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        annotate : bool, optional
+            Write each weight in its pixel; default when at most 300 pixels.
+        cmap : str, default="RdBu_r"
+            A diverging colour map (white is 0).
+
+        Returns
+        -------
+        self
+        """
+        n_out, n_in, kh, kw = self.weight_.shape
+        outs, ins, K = self.out_channels_, self.in_channels_, self.kernels_
+        n_o, n_i = len(outs), len(ins)
+        image, limit, transposed = self.image_, self.vmax_, self._transposed
+        rows, cols = (n_i, n_o) if transposed else (n_o, n_i)
         name = f" of {self.layer}" if self.layer else ""
         lines = [f"Kernels{name}: {n_out} out × {n_in} in channels, {kh}×{kw}"]
-        notes = [n for n in (out_note, in_note) if n]
-        if notes:
-            lines.append("showing " + ", ".join(notes))
-        lines.append(scale_text + ", 0 = white")
+        if self._notes:
+            lines.append("showing " + ", ".join(self._notes))
+        lines.append(self._scale_text + ", 0 = white")
         cell = float(np.clip(7.0 / max(rows, cols), 0.3, 0.9))
         # Wide enough for the title, which constrained layout cannot wrap.
         width = max(0.085 * max(len(line) for line in lines) + 1.2, 2.6 + cols * cell)
@@ -206,10 +246,10 @@ class KernelGridDisplay:
             vmax=limit,
             interpolation="nearest",
         )
-        if masked.any():
+        if self._masked.any():
             # Masked (non-finite) weights in grey, distinct from the white gaps.
             ax.imshow(
-                np.ma.masked_where(~masked, np.zeros(image.shape)),
+                np.ma.masked_where(~self._masked, np.zeros(image.shape)),
                 cmap=mpl.colors.ListedColormap(["0.55"]),
                 interpolation="nearest",
             )
@@ -222,8 +262,8 @@ class KernelGridDisplay:
                         ax,
                         im,
                         K[a, b],
-                        shown=shown[a, b],
-                        origin=origin(a, b),
+                        shown=self._shown[a, b],
+                        origin=self._origin(a, b),
                         fontsize=6,
                     )
         row_labels = (
@@ -245,13 +285,7 @@ class KernelGridDisplay:
         ax.tick_params(length=0)
         for side in ax.spines.values():
             side.set_visible(False)
-        fig.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
+        fig.colorbar(im, ax=ax, label=self._cbar_label, shrink=0.8)
         ax.set_title("\n".join(lines), fontsize="medium")
-
-        self.out_channels_, self.in_channels_ = outs, ins
-        self.kernels_, self.scales_ = K, scales
-        self.image_ = image
-        self.scale_ = scale
-        self.vmin_, self.vmax_ = -limit, limit
         self.figure_, self.ax_ = fig, ax
         return self

@@ -11,6 +11,7 @@ import pandas as pd
 from .. import analysis
 from .base import (
     annotate_cells,
+    capture_layer,
     class_label,
     get_figure_ax,
     labels_per_sample,
@@ -56,7 +57,8 @@ class MisclassifiedDisplay:
     n_samples : int, optional
         How many samples were compared (for the title and messages).
     class_names : sequence or dict, optional
-        Text for each class label.
+        Text for each class label: ``class_names[label]`` (a sequence
+        indexed by label, or a mapping).
     reduced : bool, default=False
         Whether units are channel means of a conv layer (for the title).
 
@@ -89,6 +91,12 @@ class MisclassifiedDisplay:
         self.n_samples = n_samples
         self.class_names = class_names
         self.reduced = reduced
+        rows, self.row_labels_ = self._rows()
+        self.image_ = np.vstack(rows) if rows else np.empty((0, 0))
+        finite = np.abs(self.image_[np.isfinite(self.image_)])
+        # One symmetric scale for means and differences alike.
+        limit = float(finite.max(initial=0.0)) or 1.0
+        self.vmin_, self.vmax_ = -limit, limit
 
     @classmethod
     def from_estimator(
@@ -119,11 +127,14 @@ class MisclassifiedDisplay:
         reduce : {"mean", "flatten"}, default="mean"
             Conv outputs: one value per channel (spatial mean) or per element.
         class_names : sequence or dict, optional
+            Text for each class label: ``class_names[label]``.
         batch_size : int, optional
         ax : matplotlib Axes, optional
+        **plot_kwargs
+            ``annotate``, ``cmap`` for :meth:`plot`.
         """
         y = labels_per_sample(y, len(X))
-        A = net.transform_layer(X, layer, activation=activation, batch_size=batch_size)
+        A = capture_layer(net, X, layer, activation=activation, batch_size=batch_size)
         proba, y_pred, classes = _predictions(net, X)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return cls.from_predictions(
@@ -196,7 +207,7 @@ class MisclassifiedDisplay:
         return rows, labels
 
     def plot(
-        self, ax=None, *, annotate: bool | None = None, cmap: str = "RdBu_r"
+        self, *, ax=None, annotate: bool | None = None, cmap: str = "RdBu_r"
     ) -> MisclassifiedDisplay:
         """Draw the rows as a heatmap (or a message when nothing is wrong).
 
@@ -211,19 +222,20 @@ class MisclassifiedDisplay:
         -------
         self
         """
-        rows, labels = self._rows()
-        n_units = int(self.comparison_["unit"].max()) + 1 if rows else 0
+        image, limit = self.image_, self.vmax_
+        n_rows, n_units = image.shape
         fig, ax = get_figure_ax(
             ax,
             figsize=(
                 min(4.5 + 0.42 * max(n_units, 8), 16.0),
-                1.8 + 0.34 * max(len(rows), 3),
+                1.8 + 0.34 * max(n_rows, 3),
             ),
         )
+        self.figure_, self.ax_ = fig, ax
         name = self.layer or "layer"
         unit = "channel (mean over positions)" if self.reduced else "unit"
         title = f"{name}: misclassified vs correct samples of the same true class"
-        if not rows:
+        if not n_rows:
             total = f" among {self.n_samples} samples" if self.n_samples else ""
             ax.text(
                 0.5,
@@ -236,14 +248,7 @@ class MisclassifiedDisplay:
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(title)
-            self.image_ = np.empty((0, 0))
-            self.row_labels_ = []
-            self.vmin_, self.vmax_ = -1.0, 1.0
-            self.figure_, self.ax_ = fig, ax
             return self
-        image = np.vstack(rows)
-        finite = np.abs(image[np.isfinite(image)])
-        limit = float(finite.max(initial=0.0)) or 1.0
         import matplotlib as mpl
 
         im = ax.imshow(
@@ -254,9 +259,9 @@ class MisclassifiedDisplay:
             aspect="auto",
             interpolation="nearest",
         )
-        for k in range(3, len(rows), 3):
+        for k in range(3, n_rows, 3):
             ax.axhline(k - 0.5, color="white", linewidth=4)
-        ax.set_yticks(range(len(rows)), labels)
+        ax.set_yticks(range(n_rows), self.row_labels_)
         step = tick_step(n_units, 40)
         ax.set_xticks(range(0, n_units, step))
         ax.set_xlabel(unit)
@@ -268,7 +273,4 @@ class MisclassifiedDisplay:
         n_wrong = len(self.misclassified_)
         total = f" of {self.n_samples}" if self.n_samples else ""
         ax.set_title(f"{title}\n{n_wrong}{total} samples misclassified")
-        self.image_, self.row_labels_ = image, labels
-        self.vmin_, self.vmax_ = -limit, limit
-        self.figure_, self.ax_ = fig, ax
         return self

@@ -7,13 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import analysis
-from .base import (
-    annotate_cells,
-    get_figure_ax,
-    inspected_module,
-    layer_module,
-    tick_step,
-)
+from .base import annotate_cells, get_figure_ax, layer_module, tick_step
 
 __all__ = ["WeightHeatmapDisplay"]
 
@@ -27,7 +21,7 @@ def _input_names(net, layer: str, n_inputs: int):
     names = getattr(net, "feature_names_in_", None)
     if names is None or len(names) != n_inputs:
         return None
-    module = inspected_module(net)
+    module = net.inspected_module()
     first = next(
         (
             n
@@ -53,6 +47,18 @@ class WeightHeatmapDisplay:
         Names of the inputs (columns).
     layer : str, optional
         Name for the title.
+    max_inputs : int or None, default=40
+        With more inputs, only the ``max_inputs`` inputs with the largest
+        column L2 norm are drawn, strongest first (stated in the title).
+        None draws all.
+    max_units : int or None, default=64
+        With more units, the ``max_units`` units with the largest row L2
+        norm, in index order (stated in the title). None draws all.
+    sort_inputs : bool, default=False
+        Order the inputs by decreasing L2 norm even when all are drawn.
+    vmax : float, optional
+        Colour limits ``[-vmax, vmax]``; default the largest absolute
+        drawn weight or bias. Larger values saturate (colour bar arrows).
 
     Attributes
     ----------
@@ -79,7 +85,16 @@ class WeightHeatmapDisplay:
         *,
         feature_names: Sequence[str] | None = None,
         layer: str | None = None,
+        max_inputs: int | None = 40,
+        max_units: int | None = 64,
+        sort_inputs: bool = False,
+        vmax: float | None = None,
     ):
+        for name, value in (("max_inputs", max_inputs), ("max_units", max_units)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(
+                    f"{name} must be a positive int or None, got {value!r}."
+                )
         W = np.asarray(weight)
         if W.ndim != 2 or 0 in W.shape:
             raise ValueError(
@@ -105,6 +120,20 @@ class WeightHeatmapDisplay:
         self.feature_names_ = feature_names
         self.layer = layer
 
+        units, inputs, notes = self._select(max_inputs, max_units, sort_inputs)
+        image = W[np.ix_(units, inputs)]
+        if bias is not None:
+            image = np.column_stack([image, bias[units]])
+        finite = np.abs(image[np.isfinite(image)])
+        limit = float(vmax) if vmax is not None else float(finite.max(initial=0.0))
+        limit = limit or 1.0
+        self.shown_units_, self.shown_inputs_ = units, inputs
+        self.image_ = image
+        self.vmin_, self.vmax_ = -limit, limit
+        self.selection_ = "; ".join(notes) if notes else "all units and inputs"
+        self._notes = notes
+        self._overflow = bool(finite.size and finite.max() > limit)
+
     @classmethod
     def from_estimator(
         cls,
@@ -113,7 +142,7 @@ class WeightHeatmapDisplay:
         *,
         feature_names: Sequence[str] | None = None,
         ax=None,
-        **plot_kwargs,
+        **kwargs,
     ) -> WeightHeatmapDisplay:
         """Read the weights of ``nn.Linear`` layer ``layer`` and plot them.
 
@@ -127,8 +156,10 @@ class WeightHeatmapDisplay:
             (set when the net was fitted on a DataFrame) if ``layer`` is the
             first layer of the net and its width matches; else ``in 0``, ...
         ax : matplotlib Axes, optional
-        **plot_kwargs
-            Passed to :meth:`plot`.
+        **kwargs
+            Those of :meth:`from_weights`: which weights are drawn and the
+            colour limits (``max_inputs``, ``max_units``, ``sort_inputs``,
+            ``vmax``), and ``annotate``, ``cmap``.
         """
         from torch import nn
 
@@ -139,8 +170,8 @@ class WeightHeatmapDisplay:
         b = None if module.bias is None else module.bias.detach().cpu().numpy()
         if feature_names is None:
             feature_names = _input_names(net, layer, W.shape[1])
-        return cls(W, b, feature_names=feature_names, layer=layer).plot(
-            ax=ax, **plot_kwargs
+        return cls.from_weights(
+            W, b, feature_names=feature_names, layer=layer, ax=ax, **kwargs
         )
 
     @classmethod
@@ -149,15 +180,18 @@ class WeightHeatmapDisplay:
         weight,
         bias=None,
         *,
-        feature_names: Sequence[str] | None = None,
-        layer: str | None = None,
         ax=None,
-        **plot_kwargs,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+        **kwargs,
     ) -> WeightHeatmapDisplay:
-        """Plot a weight matrix given as an array (``(n_units, n_inputs)``)."""
-        return cls(weight, bias, feature_names=feature_names, layer=layer).plot(
-            ax=ax, **plot_kwargs
-        )
+        """Plot a weight matrix given as an array (``(n_units, n_inputs)``).
+
+        ``kwargs`` are the class parameters (``feature_names``, ``layer``,
+        ``max_inputs``, ``max_units``, ``sort_inputs``, ``vmax``); ``ax``,
+        ``annotate`` and ``cmap`` are those of :meth:`plot`.
+        """
+        return cls(weight, bias, **kwargs).plot(ax=ax, annotate=annotate, cmap=cmap)
 
     def _select(self, max_inputs, max_units, sort_inputs):
         W = self.weight_
@@ -183,12 +217,8 @@ class WeightHeatmapDisplay:
 
     def plot(
         self,
-        ax=None,
         *,
-        max_inputs: int | None = 40,
-        max_units: int | None = 64,
-        sort_inputs: bool = False,
-        vmax: float | None = None,
+        ax=None,
         annotate: bool | None = None,
         cmap: str = "RdBu_r",
     ) -> WeightHeatmapDisplay:
@@ -197,18 +227,6 @@ class WeightHeatmapDisplay:
         Parameters
         ----------
         ax : matplotlib Axes, optional
-        max_inputs : int or None, default=40
-            With more inputs, only the ``max_inputs`` inputs with the largest
-            column L2 norm are drawn, strongest first (stated in the title).
-            None draws all.
-        max_units : int or None, default=64
-            With more units, the ``max_units`` units with the largest row L2
-            norm, in index order (stated in the title). None draws all.
-        sort_inputs : bool, default=False
-            Order the inputs by decreasing L2 norm even when all are drawn.
-        vmax : float, optional
-            Colour limits ``[-vmax, vmax]``; default the largest absolute
-            drawn weight or bias. Larger values saturate (colour bar arrows).
         annotate : bool, optional
             Write the values in the cells; default when at most 300 cells.
         cmap : str, default="RdBu_r"
@@ -218,19 +236,9 @@ class WeightHeatmapDisplay:
         -------
         self
         """
-        for name, value in (("max_inputs", max_inputs), ("max_units", max_units)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(
-                    f"{name} must be a positive int or None, got {value!r}."
-                )
-        units, inputs, notes = self._select(max_inputs, max_units, sort_inputs)
-        image = self.weight_[np.ix_(units, inputs)]
+        image, units, inputs = self.image_, self.shown_units_, self.shown_inputs_
         has_bias = self.bias_ is not None
-        if has_bias:
-            image = np.column_stack([image, self.bias_[units]])
-        finite = np.abs(image[np.isfinite(image)])
-        limit = float(vmax) if vmax is not None else float(finite.max(initial=0.0))
-        limit = limit or 1.0
+        limit = self.vmax_
         n_rows, n_cols = image.shape
         fig, ax = get_figure_ax(
             ax,
@@ -269,11 +277,10 @@ class WeightHeatmapDisplay:
             annotate = n_rows * n_cols <= 300
         if annotate:
             annotate_cells(ax, im, image)
-        overflow = finite.size and finite.max() > limit
         self.colorbar_ = fig.colorbar(
             im,
             ax=ax,
-            extend="both" if overflow else "neither",
+            extend="both" if self._overflow else "neither",
             label="weight"
             + (" / bias" if has_bias else "")
             + f" (symmetric, ±{limit:.3g})",
@@ -281,12 +288,8 @@ class WeightHeatmapDisplay:
         name = f" of {self.layer}" if self.layer else ""
         n_units, n_inputs = self.weight_.shape
         title = f"Weights{name} ({n_units} units × {n_inputs} inputs)"
-        if notes:
-            title += "\n" + "; ".join(notes)
+        if self._notes:
+            title += "\n" + "; ".join(self._notes)
         ax.set_title(title)
-        self.shown_units_, self.shown_inputs_ = units, inputs
-        self.image_ = image
-        self.vmin_, self.vmax_ = -limit, limit
-        self.selection_ = "; ".join(notes) if notes else "all units and inputs"
         self.figure_, self.ax_ = fig, ax
         return self

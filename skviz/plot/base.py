@@ -221,16 +221,6 @@ def get_figure_axes(
     return flat[0].figure, grid
 
 
-def inspected_module(net):
-    """The fitted net's module, unwrapped from ``torch.compile``."""
-    from sklearn.utils.validation import check_is_fitted
-
-    from ..capture import unwrap_compiled
-
-    check_is_fitted(net, "module_")
-    return unwrap_compiled(net.module_)
-
-
 def layers_of_type(module, types) -> list[str]:
     """Dotted names of the submodules of ``module`` that are ``types``."""
     return [n for n, m in module.named_modules() if n and isinstance(m, types)]
@@ -244,7 +234,7 @@ def layer_module(net, layer: str, types, kind: str, what: str):
     """
     import difflib
 
-    module = inspected_module(net)
+    module = net.inspected_module()
     if not isinstance(layer, str):
         raise TypeError(f"layer must be a str, got {type(layer).__name__}.")
     modules = {n: m for n, m in module.named_modules() if n}
@@ -297,3 +287,35 @@ def class_colors(classes) -> dict:
         c: tuple(float(v) for v in col[:3])
         for c, col in zip(classes, colors, strict=True)
     }
+
+
+def capture_layer(net, X, layer: str, *, activation=None, batch_size=None):
+    """One layer's outputs for X, through the net's public capture API.
+
+    Unlike ``transform_layer`` it leaves the net's state alone: a display
+    does not change which samples ``net.plot_activation()`` reuses.
+    """
+    return net.capture_layers(
+        X, [layer], activation=activation, flatten=False, batch_size=batch_size
+    )[layer]
+
+
+def missing_layers_message(what: str, y) -> str:
+    """Error text for a ``from_estimator`` call without its layer(s).
+
+    Layers come after ``y`` (``from_estimator(net, X, y, layers)``); a call
+    written with the layers where ``y`` now is gets told so.
+    """
+    names = [y] if isinstance(y, str) else y
+    looks_like_layers = (
+        isinstance(names, list | tuple)
+        and len(names) > 0
+        and all(isinstance(v, str) for v in names)
+    )
+    hint = (
+        f" y={y!r} looks like layer names: the layers come after y, as in "
+        "from_estimator(net, X, y, layers), or pass layers=..."
+        if looks_like_layers
+        else ""
+    )
+    return f"{what} needs the layer(s) to draw.{hint}"

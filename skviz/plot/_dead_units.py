@@ -1,195 +1,20 @@
-"""Dead and saturated units of several layers: report and picture."""
+"""Active fraction of every unit of several layers, dead units marked."""
 
 from __future__ import annotations
 
-import numbers
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import analysis
-from .base import get_figure_axes, inspected_module, tick_step
+from .. import analysis, reports
+from .base import get_figure_axes, tick_step
 
-__all__ = ["DeadUnitsDisplay", "unit_report_from_estimator"]
+__all__ = ["DeadUnitsDisplay"]
 
 ActivationSpec = str | Callable | None
-
 _REPORT_COLUMNS = ("layer", "unit", "active_fraction", "dead", "saturated")
-
-
-def _pass_through_types():
-    from torch import nn
-
-    # Their output repeats their input (in eval mode), so listing them
-    # would only repeat the previous layer's rows.
-    return (
-        nn.Dropout,
-        nn.Dropout1d,
-        nn.Dropout2d,
-        nn.Dropout3d,
-        nn.AlphaDropout,
-        nn.FeatureAlphaDropout,
-        nn.Flatten,
-        nn.Unflatten,
-        nn.Identity,
-    )
-
-
-def _module_bounds(module) -> tuple[float, float] | None:
-    """Asymptotes of a bounded activation module, None for the others."""
-    from torch import nn
-
-    if isinstance(module, nn.Tanh | nn.Softsign):
-        return (-1.0, 1.0)
-    if isinstance(module, nn.Sigmoid | nn.Hardsigmoid):
-        return (0.0, 1.0)
-    if isinstance(module, nn.Hardtanh):  # also ReLU6
-        return (float(module.min_val), float(module.max_val))
-    return None
-
-
-_SINGLE_TENSOR = re.compile(r"^\([^()]*\)$")
-
-
-def default_report_layers(net, X) -> list[str]:
-    """Leaf layers that run once and return one tensor, pass-through excluded.
-
-    Found with :meth:`layer_summary` (a forward pass of one sample).
-    """
-    module = inspected_module(net)
-    modules = dict(module.named_modules())
-    summary = net.layer_summary(X)
-    skip = _pass_through_types()
-    layers = [
-        row.name
-        for row in summary.itertuples()
-        if row.calls == 1
-        and _SINGLE_TENSOR.match(str(row.output_shape))
-        and not list(modules[row.name].children())
-        and not isinstance(modules[row.name], skip)
-    ]
-    if not layers:
-        raise ValueError(
-            "No layer of this net runs once and returns a single tensor; pass "
-            "layers=[...] explicitly (see net.layer_summary(X))."
-        )
-    return layers
-
-
-def _activation_for(activation: Any, layer: str) -> ActivationSpec:
-    if isinstance(activation, Mapping):
-        return activation.get(layer)
-    return activation
-
-
-def _apply_activation(values: np.ndarray, spec: ActivationSpec) -> np.ndarray:
-    """The same element-wise functions as ``transform_layer(activation=...)``."""
-    if spec is None:
-        return values
-    import torch
-
-    from ..capture import resolve_activation
-
-    if not isinstance(spec, str) and not callable(spec):
-        raise TypeError(f"activation must be a str or a callable, got {spec!r}.")
-    fn = resolve_activation(spec)
-    with torch.no_grad():
-        return fn(torch.from_numpy(values)).numpy()
-
-
-def unit_report_from_estimator(
-    net,
-    X,
-    y=None,
-    *,
-    layers: Sequence[str] | None = None,
-    activation: ActivationSpec | Mapping[str, ActivationSpec] = None,
-    tol: float = 0.0,
-    saturation_bounds: Mapping[str, Any] | None = None,
-    saturation_margin: float = 0.05,
-    saturation_threshold: float = 0.95,
-    per_channel: bool = True,
-    batch_size: int | None = None,
-) -> pd.DataFrame:
-    """Dead/saturated unit report of a fitted net from ONE forward pass.
-
-    Parameters are those of :meth:`DeadUnitsDisplay.from_estimator`.
-    Saturation is checked for layers that are ``nn.Tanh``, ``nn.Sigmoid``,
-    ``nn.Softsign``, ``nn.Hardsigmoid`` or ``nn.Hardtanh`` (``ReLU6``)
-    modules, for layers given ``activation="tanh"`` or ``"sigmoid"``, and
-    for those named in ``saturation_bounds`` (which wins).
-    """
-    module = inspected_module(net)
-    # Cheap argument checks first: the forward pass may be long.
-    if not 0 < saturation_threshold <= 1:
-        raise ValueError(
-            f"saturation_threshold must be in (0, 1], got {saturation_threshold}."
-        )
-    if not saturation_margin >= 0:
-        raise ValueError(f"saturation_margin must be >= 0, got {saturation_margin}.")
-    if not isinstance(tol, numbers.Real) or isinstance(tol, bool):
-        raise TypeError(f"tol must be a number, got {tol!r}.")
-    if layers is None:
-        layers = default_report_layers(net, X)
-    elif isinstance(layers, str):
-        layers = [layers]
-    layers = list(layers)
-    if isinstance(activation, Mapping):
-        unknown = sorted(set(activation) - set(layers))
-        if unknown:
-            raise ValueError(f"activation names layers not in layers: {unknown}.")
-    unknown = sorted(set(saturation_bounds or {}) - set(layers))
-    if unknown:
-        raise ValueError(f"saturation_bounds names layers not in layers: {unknown}.")
-    modules = dict(module.named_modules())
-    bounds: dict[str, Any] = {}
-    for layer in layers:
-        spec = _activation_for(activation, layer)
-        if isinstance(spec, str) and spec in analysis.SATURATION_BOUNDS:
-            bounds[layer] = spec
-        elif spec is None:
-            base = re.split(r"[@\[]", layer, maxsplit=1)[0]
-            found = _module_bounds(modules.get(base))
-            if found is not None:
-                bounds[layer] = found
-    bounds.update(saturation_bounds or {})
-    y = None if y is None else np.asarray(y)
-    values = net.transform_layers(X, layers, batch_size=batch_size)
-    values = {
-        layer: _apply_activation(A, _activation_for(activation, layer))
-        for layer, A in values.items()
-    }
-    return _unit_report(
-        values,
-        y,
-        tol=tol,
-        saturation_bounds=bounds,
-        saturation_margin=saturation_margin,
-        saturation_threshold=saturation_threshold,
-        per_channel=per_channel,
-    )
-
-
-def _unit_report(
-    values: Mapping[str, np.ndarray], y, *, tol: float, per_channel: bool, **kwargs
-) -> pd.DataFrame:
-    """:func:`skviz.analysis.unit_report`, with what the picture needs in ``attrs``.
-
-    ``attrs``: ``n_samples``, ``tol`` and ``channel_layers`` (the layers
-    whose units are conv channels).
-    """
-    report = analysis.unit_report(
-        values, y=y, tol=tol, per_channel=per_channel, **kwargs
-    )
-    report.attrs.update(
-        n_samples=len(next(iter(values.values()))),
-        tol=tol,
-        channel_layers=[k for k, v in values.items() if np.ndim(v) > 2 and per_channel],
-    )
-    return report
 
 
 class DeadUnitsDisplay:
@@ -205,10 +30,13 @@ class DeadUnitsDisplay:
         ``layer``, ``unit``, ``active_fraction``, ``dead``, ``saturated``).
     n_samples : int, optional
         How many samples the report was computed on (for the title).
+        Default: ``report.attrs["n_samples"]`` if there.
     tol : float, optional
-        The activity threshold used (for the title).
-    channel_layers : sequence of str, default=()
+        The activity threshold used (for the title). Default:
+        ``report.attrs["tol"]`` if there.
+    channel_layers : sequence of str, optional
         Layers whose units are channels (conv), for the axis labels.
+        Default: ``report.attrs["channel_layers"]`` if there, else none.
 
     Attributes
     ----------
@@ -226,7 +54,7 @@ class DeadUnitsDisplay:
         *,
         n_samples: int | None = None,
         tol: float | None = None,
-        channel_layers: Sequence[str] = (),
+        channel_layers: Sequence[str] | None = None,
     ):
         missing = [
             c for c in _REPORT_COLUMNS if c not in getattr(report, "columns", ())
@@ -240,8 +68,12 @@ class DeadUnitsDisplay:
             raise ValueError("report is empty.")
         self.report_ = report
         self.layers_ = list(pd.unique(report["layer"]))
-        self.n_samples = n_samples
-        self.tol = tol
+        # What analysis.unit_report records about its numbers, unless given.
+        known = getattr(report, "attrs", {})
+        self.n_samples = known.get("n_samples") if n_samples is None else n_samples
+        self.tol = known.get("tol") if tol is None else tol
+        if channel_layers is None:
+            channel_layers = known.get("channel_layers", ())
         self.channel_layers = list(channel_layers)
 
     @classmethod
@@ -250,8 +82,8 @@ class DeadUnitsDisplay:
         net,
         X,
         y=None,
-        *,
         layers: Sequence[str] | None = None,
+        *,
         activation: ActivationSpec | Mapping[str, ActivationSpec] = None,
         tol: float = 0.0,
         saturation_bounds: Mapping[str, Any] | None = None,
@@ -261,13 +93,13 @@ class DeadUnitsDisplay:
         batch_size: int | None = None,
         axes=None,
     ) -> DeadUnitsDisplay:
-        """Compute the report with one ``transform_layers`` pass, then plot.
+        """Compute the report with one capture pass, then plot.
 
         Parameters
         ----------
         net : fitted Inspectable skorch net
         X : array-like
-            Samples, in any form ``transform_layers`` accepts.
+            Samples, in any form ``net.predict`` accepts.
         y : array-like of shape (n_samples,), optional
             Adds ``n_classes_active`` to the report.
         layers : list of str, optional
@@ -290,11 +122,11 @@ class DeadUnitsDisplay:
         axes : Axes or array of Axes, optional
             One per layer.
         """
-        report = unit_report_from_estimator(
+        report = reports.dead_units_report(
             net,
             X,
             y,
-            layers=layers,
+            layers,
             activation=activation,
             tol=tol,
             saturation_bounds=saturation_bounds,
@@ -303,7 +135,7 @@ class DeadUnitsDisplay:
             per_channel=per_channel,
             batch_size=batch_size,
         )
-        return cls._from_report(report, axes)
+        return cls(report).plot(axes=axes)
 
     @classmethod
     def from_activations(
@@ -319,28 +151,18 @@ class DeadUnitsDisplay:
         axes=None,
     ) -> DeadUnitsDisplay:
         """Report and plot from precomputed activations (``{layer: array}``)."""
-        report = _unit_report(
+        report = analysis.unit_report(
             activations,
-            y,
+            y=y,
             tol=tol,
             saturation_bounds=saturation_bounds,
             saturation_margin=saturation_margin,
             saturation_threshold=saturation_threshold,
             per_channel=per_channel,
         )
-        return cls._from_report(report, axes)
+        return cls(report).plot(axes=axes)
 
-    @classmethod
-    def _from_report(cls, report: pd.DataFrame, axes) -> DeadUnitsDisplay:
-        """Plot a report of :func:`_unit_report` (its ``attrs`` name the context)."""
-        return cls(
-            report,
-            n_samples=report.attrs["n_samples"],
-            tol=report.attrs["tol"],
-            channel_layers=report.attrs["channel_layers"],
-        ).plot(axes=axes)
-
-    def plot(self, axes=None) -> DeadUnitsDisplay:
+    def plot(self, *, axes=None) -> DeadUnitsDisplay:
         """Draw one bar panel per layer.
 
         Parameters

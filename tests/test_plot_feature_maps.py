@@ -1,0 +1,132 @@
+"""FeatureMapDisplay: maps against a hand-written forward in one capture pass,
+channel selection, colour scales, input images and row labels."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from skviz.analysis import NonFiniteWarning
+from skviz.plot import FeatureMapDisplay
+from tests._plot_helpers import cnn_forward, fitted_digits, no_new_figures
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return fitted_digits()
+
+
+def test_feature_maps_match_manual_forward_in_one_pass(digits):
+    net, X, y = digits
+    net.n_capture_calls_ = 0
+    disp = net.plot_feature_maps(X, y, ["cnn1", "act1", "pool1"], samples=[4, 0, 7])
+    assert net.n_capture_calls_ == 1
+    manual = cnn_forward(net, X[[4, 0, 7]])
+    for layer, M in manual.items():
+        np.testing.assert_allclose(disp.maps_[layer], M, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(disp.images_, X[[4, 0, 7], 0])
+    assert disp.axes_.shape == (3, 1 + 5 + 5 + 5)
+    assert disp.axes_[0, 1].get_title() == "cnn1\nch 0"
+    assert disp.axes_[1, 0].get_ylabel() == f"#0: {y[0]}"
+    np.testing.assert_allclose(
+        disp.axes_[2, 1 + 5 + 5 + 2].images[0].get_array(),
+        manual["pool1"][2, 2],
+        rtol=1e-5,
+    )
+    lo, hi = disp.limits_["cnn1"]
+    assert lo == -hi == pytest.approx(-np.abs(manual["cnn1"]).max(), rel=1e-5)
+
+
+def test_feature_maps_channel_selection_and_axes(digits):
+    net, X, _ = digits
+    fig, axes = plt.subplots(2, 3)
+    disp = no_new_figures(
+        lambda: FeatureMapDisplay.from_estimator(
+            net, X, None, "act1", samples=2, channels=[1, 3], axes=axes
+        )
+    )
+    assert disp.figure_ is fig
+    assert disp.channels_ == {"act1": [1, 3]}
+    manual = cnn_forward(net, X[:2])["act1"]
+    np.testing.assert_allclose(
+        axes[1, 2].images[0].get_array(), manual[1, 3], rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="2 x 6 = 12 panel"):
+        FeatureMapDisplay.from_estimator(net, X, None, "act1", samples=2, axes=axes)
+    with pytest.raises(ValueError, match=r"in \[0, 4\]"):
+        FeatureMapDisplay.from_estimator(net, X, None, "act1", channels=[9])
+
+
+def test_feature_maps_2d_layer_error_names_map_layers(digits):
+    net, X, _ = digits
+    with pytest.raises(
+        ValueError, match=r"'fc1' -> \(32,\).*\['cnn1', 'act1', 'pool1'\]"
+    ):
+        net.plot_feature_maps(X, layers=["cnn1", "fc1"])
+
+
+def test_feature_maps_nan_warning_and_per_map_scale():
+    maps = np.random.default_rng(0).normal(size=(2, 3, 4, 4))
+    maps[0, 1, 0, 0] = np.inf
+    with pytest.warns(NonFiniteWarning):
+        disp = FeatureMapDisplay.from_activations({"conv": maps}, scale="map")
+    assert disp.images_ is None and disp.axes_.shape == (2, 3)
+    assert np.ma.is_masked(disp.axes_[0, 1].images[0].get_array())
+    assert "own colour scale" in disp.figure_._suptitle.get_text()
+
+
+def test_feature_maps_input_images_from_any_layout(digits):
+    from skviz.plot._feature_maps import _as_images
+
+    _, X, _ = digits
+    flat = X[:2].reshape(2, 64)
+    np.testing.assert_array_equal(_as_images(flat, (8, 8)), X[:2, 0])
+    np.testing.assert_array_equal(_as_images(X[:2], None), X[:2, 0])
+    rgb = np.random.default_rng(0).random((2, 3, 4, 5))
+    np.testing.assert_array_equal(_as_images(rgb, None), rgb.transpose(0, 2, 3, 1))
+    with pytest.raises(ValueError, match="image_shape"):
+        _as_images(flat, None)
+    with pytest.raises(ValueError, match="does not fit"):
+        _as_images(flat, (7, 7))
+    maps = {"m": np.ones((2, 1, 3, 3))}
+    with pytest.raises(ValueError, match="images must have shape"):
+        FeatureMapDisplay(maps, images=flat)
+    with pytest.raises(ValueError, match="height, width"):
+        FeatureMapDisplay({"m": np.ones((2, 3))})
+
+
+def test_class_names_in_row_labels(digits):
+    net, X, y = digits
+    names = [f"digit {d}" for d in range(10)]
+    disp = net.plot_feature_maps(X, y, "act1", samples=[0, 1], class_names=names)
+    labels = [disp.axes_[i, 0].get_ylabel() for i in range(2)]
+    assert labels == [f"#0: digit {y[0]}", f"#1: digit {y[1]}"]
+    mapping = {int(y[0]): "first"}  # labels it lacks stay as they are
+    disp = net.plot_feature_maps(X, y, "act1", samples=[0, 1], class_names=mapping)
+    labels = [disp.axes_[i, 0].get_ylabel() for i in range(2)]
+    assert labels[0] == "#0: first"
+    if y[1] != y[0]:
+        assert labels[1] == f"#1: {y[1]}"
+
+
+def test_layers_come_after_y_and_are_required(digits):
+    net, X, y = digits
+    disp = FeatureMapDisplay.from_estimator(net, X, y, ["act1"], samples=1)
+    assert list(disp.maps_) == ["act1"]
+    disp = FeatureMapDisplay.from_estimator(net, X, layers="pool1", samples=1)
+    assert disp.sample_labels_ == ["#0"]
+    # The old order, layers before y, is caught with a hint.
+    with pytest.raises(TypeError, match="layers come after y"):
+        FeatureMapDisplay.from_estimator(net, X, ["cnn1", "act1"])
+    with pytest.raises(TypeError, match="needs the layer"):
+        net.plot_feature_maps(X, y)
+
+
+def test_channels_and_limits_are_computed_before_drawing():
+    maps = np.random.default_rng(1).normal(size=(2, 4, 3, 3))
+    disp = FeatureMapDisplay({"conv": maps}, channels=[3, 1])
+    assert not hasattr(disp, "figure_")
+    assert disp.channels_ == {"conv": [3, 1]}
+    bound = np.abs(maps[:, [3, 1]]).max()
+    assert disp.limits_["conv"] == pytest.approx((-bound, bound))
+    disp.plot()
+    assert disp.axes_[0, 0].images[0].get_clim() == pytest.approx((-bound, bound))
