@@ -9,7 +9,6 @@ Displays and the net's convenience methods build on them.
 from __future__ import annotations
 
 import numbers
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis
+from .layers import LayerRef
 
 __all__ = ["dead_units_report", "default_report_layers"]
 
@@ -54,25 +54,22 @@ def _module_bounds(module) -> tuple[float, float] | None:
     return None
 
 
-_SINGLE_TENSOR = re.compile(r"^\([^()]*\)$")
-
-
 def default_report_layers(net, X) -> list[str]:
     """Leaf layers that run once and return one tensor, pass-through excluded.
 
-    Found with :meth:`layer_summary` (a forward pass of one sample).
+    Found with the net's layer discovery (:meth:`layer_info`: one forward
+    pass of the first few samples), in forward order.
     """
-    module = net.inspected_module()
-    modules = dict(module.named_modules())
-    summary = net.layer_summary(X)
     skip = _pass_through_types()
+    modules = dict(net.inspected_module().named_modules())
     layers = [
-        row.name
-        for row in summary.itertuples()
-        if row.calls == 1
-        and _SINGLE_TENSOR.match(str(row.output_shape))
-        and not list(modules[row.name].children())
-        and not isinstance(modules[row.name], skip)
+        info.ref
+        for info in net.layer_info(X)
+        if info.calls == 1
+        and info.is_tensor
+        and info.shape is not None
+        and info.is_leaf
+        and not isinstance(modules[info.name], skip)
     ]
     if not layers:
         raise ValueError(
@@ -153,13 +150,14 @@ def dead_units_report(
     if unknown:
         raise ValueError(f"saturation_bounds names layers not in layers: {unknown}.")
     modules = dict(module.named_modules())
+    known = [name for name in modules if name]
     bounds: dict[str, Any] = {}
     for layer in layers:
         spec = _activation_for(activation, layer)
         if isinstance(spec, str) and spec in analysis.SATURATION_BOUNDS:
             bounds[layer] = spec
         elif spec is None:
-            base = re.split(r"[@\[]", layer, maxsplit=1)[0]
+            base = LayerRef.parse(layer, known).module
             found = _module_bounds(modules.get(base))
             if found is not None:
                 bounds[layer] = found

@@ -125,10 +125,10 @@ class DirectIO:
 def direct_io(monkeypatch):
     """Force the O_DIRECT path of file sinks on small results, with chunks
     of a few pages that do not end on a page boundary."""
-    from skviz import _sinks
+    from skviz import _writer
 
     seen = DirectIO()
-    open_direct, pwrite = _sinks._open_direct, os.pwrite
+    open_direct, pwrite = _writer.open_direct, os.pwrite
 
     def spy_open(path):
         seen.opened.append(open_direct(path))
@@ -140,9 +140,9 @@ def direct_io(monkeypatch):
             seen.direct_bytes += written
         return written
 
-    monkeypatch.setattr(_sinks, "_DIRECT_MIN_BYTES", 0)
-    monkeypatch.setattr(_sinks, "_CHUNK_BYTES", 3 * 4096 + 80)
-    monkeypatch.setattr(_sinks, "_open_direct", spy_open)
+    monkeypatch.setattr(_writer, "DIRECT_MIN_BYTES", 0)
+    monkeypatch.setattr(_writer, "CHUNK_BYTES", 3 * 4096 + 80)
+    monkeypatch.setattr(_writer, "open_direct", spy_open)
     monkeypatch.setattr(os, "pwrite", spy_pwrite)
     return seen
 
@@ -249,20 +249,20 @@ def test_file_systems_without_fallocate_still_work(
 
 
 def test_small_results_stay_in_the_page_cache(fitted, wine, tmp_path, monkeypatch):
-    from skviz import _sinks
+    from skviz import _writer
 
     opened = []
-    monkeypatch.setattr(_sinks, "_open_direct", lambda path: opened.append(path))
+    monkeypatch.setattr(_writer, "open_direct", lambda path: opened.append(path))
     fitted.transform_layer(wine[0], "dense0", out=tmp_path / "a.npy")
     assert opened == []
 
 
 def test_staged_writer_gathers_batches_and_drops_uncommitted_rows(monkeypatch):
-    from skviz import _sinks
+    from skviz import _writer
 
-    monkeypatch.setattr(_sinks, "_CHUNK_BYTES", 4 * 10 * 8)  # 4 batches of 10 rows
+    monkeypatch.setattr(_writer, "CHUNK_BYTES", 4 * 10 * 8)  # 4 batches of 10 rows
     writes = []
-    writer = _sinks._StagedWriter(
+    writer = _writer.StagedWriter(
         lambda rows, start, stop: writes.append((rows.copy(), start, stop)),
         row_shape=(2,),
         dtype=np.float32,
@@ -279,10 +279,10 @@ def test_staged_writer_gathers_batches_and_drops_uncommitted_rows(monkeypatch):
 
 
 def test_staged_writer_retried_batch_replaces_the_abandoned_one():
-    from skviz import _sinks
+    from skviz import _writer
 
     writes = []
-    writer = _sinks._StagedWriter(
+    writer = _writer.StagedWriter(
         lambda rows, start, stop: writes.append((rows.copy(), start, stop)),
         row_shape=(1,),
         dtype=np.float32,
@@ -299,9 +299,9 @@ def test_staged_writer_retried_batch_replaces_the_abandoned_one():
 
 
 def test_staged_writer_recycles_chunks_that_got_no_rows():
-    from skviz import _sinks
+    from skviz import _writer
 
-    writer = _sinks._StagedWriter(
+    writer = _writer.StagedWriter(
         lambda *a: None, row_shape=(2,), dtype=np.float32, n_rows=10, n_buffers=2
     )
     done = threading.Event()
@@ -321,15 +321,15 @@ def test_staged_writer_recycles_chunks_that_got_no_rows():
 
 
 def test_staging_memory_is_shared_by_the_sinks_of_one_call(tmp_path):
-    from skviz import _sinks
+    from skviz import _sinks, _writer
 
     one = _sinks.make_sink(tmp_path / "a.npy", (10**6, 64), np.float32, 128, "a")
     many = _sinks.make_sink(
         tmp_path / "b.npy", (10**6, 64), np.float32, 128, "b", n_sinks=30
     )
     try:
-        assert one._writer._chunk_bytes == _sinks._CHUNK_BYTES
-        assert many._writer._chunk_bytes * 3 * 30 <= _sinks._STAGING_BYTES
+        assert one._writer._chunk_bytes == _writer.CHUNK_BYTES
+        assert many._writer._chunk_bytes * 3 * 30 <= _writer.STAGING_BYTES
     finally:
         one.abort()
         many.abort()
@@ -382,12 +382,12 @@ def test_interrupted_finish_keeps_descriptors_until_the_writer_stops(
 
 
 def test_staged_writer_reraises_a_write_error():
-    from skviz import _sinks
+    from skviz import _writer
 
     def fail(rows, start, stop):
         raise OSError(28, "No space left on device")
 
-    writer = _sinks._StagedWriter(fail, row_shape=(2,), dtype=np.float32, n_rows=10)
+    writer = _writer.StagedWriter(fail, row_shape=(2,), dtype=np.float32, n_rows=10)
     writer.region(0, 10)[:] = 0
     writer.commit(0, 10)
     with pytest.raises(OSError, match="No space"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -85,14 +84,12 @@ def _as_images(X, image_shape) -> np.ndarray:
     )
 
 
-def _layers_with_maps(net, X_one) -> list[str]:
-    """Layers whose output is one (N, C, H, W) tensor, from a 1-sample probe."""
-    summary = net.layer_summary(X_one)
-    pattern = re.compile(r"^\(None, \d+, \d+, \d+\)$")
+def _layers_with_maps(net, X) -> list[str]:
+    """Layers whose output is one (N, C, H, W) tensor, from the net's layer discovery."""
     return [
-        row.name
-        for row in summary.itertuples()
-        if row.calls == 1 and pattern.match(str(row.output_shape))
+        info.ref
+        for info in net.layer_info(X)
+        if info.calls == 1 and info.shape is not None and len(info.shape) == 3
     ]
 
 
