@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _geometry as geometry
-from ._layer_figure import new_axes, region_colors
+from ._layer_figure import region_colors
 from ._panel import PanelView
 from ._stages import stage_box
 
@@ -22,16 +22,8 @@ def draw_filmstrip(anim, axes=None, figsize=None):
     """
     n_rows = len(anim.stages_)
     n_cols = max(len(s) for s in anim.stages_)
-    fig, grid, own = new_axes(
-        axes,
-        n_rows,
-        n_cols,
-        figsize,
-        what="plot_filmstrip",
-        compact=True,
-        projection=anim.projection,
-        titled=any(anim.titles_),
-        legend=anim._has_legend(),
+    fig, grid, own = anim._new_axes(
+        axes, n_rows, n_cols, figsize, "plot_filmstrip", True
     )
     groups = anim._groups() if anim.show_points else []
     views = []

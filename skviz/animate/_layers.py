@@ -250,6 +250,20 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
             regions=self._has_regions(),
         )
 
+    def _new_axes(self, axes, nrows, ncols, figsize, what: str, compact: bool):
+        """``(figure, grid of axes, whether the figure is ours)``, sized for us."""
+        return figure.new_axes(
+            axes,
+            nrows,
+            ncols,
+            figsize,
+            what=what,
+            compact=compact,
+            projection=self.projection,
+            titled=any(self.titles_),
+            legend=self._has_legend(),
+        )
+
     @property
     def axes_(self) -> np.ndarray:
         """The axes, one per net (drawn on first use, as ``figure_``)."""
@@ -278,16 +292,8 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
         self
         """
         frame = self._check_frame(frame)
-        fig, grid, own = figure.new_axes(
-            axes,
-            1,
-            len(self.stages_),
-            figsize,
-            what="LayerTransformAnimation",
-            compact=False,
-            projection=self.projection,
-            titled=any(self.titles_),
-            legend=self._has_legend(),
+        fig, grid, own = self._new_axes(
+            axes, 1, len(self.stages_), figsize, "LayerTransformAnimation", False
         )
         self._set_figure(fig)
         self._axes = grid[0]
