@@ -132,16 +132,14 @@ class BaseAnimation:
         stretch of frames keeps one layout and does not jitter. The engine
         is restored afterwards.
         """
-        from matplotlib.layout_engine import PlaceHolderLayoutEngine
-
         fig = self.figure_
         engine = fig.get_layout_engine()
-        if engine is None or isinstance(engine, PlaceHolderLayoutEngine):
+        if engine is None:
             yield
             return
         try:
-            # None, not "none": "none" keeps a placeholder engine that makes
-            # savefig run an extra non-rendering draw per frame.
+            # None, not "none": any engine, even the placeholder that "none"
+            # leaves, makes savefig run an extra non-rendering draw per frame.
             fig.set_layout_engine(None)
         except RuntimeError:  # engines that refuse to be swapped (colorbars)
             yield
