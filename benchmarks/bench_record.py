@@ -397,7 +397,7 @@ def main(argv=None):
         "powf, numpy's vector square is correctly rounded)"
     )
 
-    centers, thresholds = update_thresholds(stacked, top_fraction=1e-4, scaling="seed")
+    centers, thresholds = update_thresholds(stacked, top_fraction=1e-4, scaling="sqrt")
     own = np.concatenate(
         [
             update_colors(u, c, t).reshape(u.shape[0], -1, 4)

@@ -144,7 +144,7 @@ def main(argv=None):
     plt.close("all")
     paths["gif"] = gif
     paths["recording"] = recorder.save(args.out / "recording.npz")
-    print(f"GIF: {gif} ({gif.stat().st_size / 2**20:.2f} MiB, {anim.n_frames} frames)")
+    print(f"GIF: {gif} ({gif.stat().st_size / 2**20:.2f} MiB, {anim.n_frames_} frames)")
     for path in paths.values():
         print(" ", path)
     return paths

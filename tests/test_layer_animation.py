@@ -315,7 +315,7 @@ def test_limits_are_fixed_within_a_transition_and_hold_both_ends(seq_net, data):
 
 def test_artists_are_reused_across_frames(seq_net, data):
     X, y = data
-    anim = LayerTransformAnimation.from_estimator(seq_net, X, y, **SMALL)
+    anim = LayerTransformAnimation.from_estimator(seq_net, X, y, **SMALL).plot()
     view = anim.views_[0]
     ax = anim.axes_[0]
     before = (
@@ -352,7 +352,7 @@ def test_artists_are_reused_across_frames(seq_net, data):
 
 def test_decision_regions_are_the_predicted_class_at_cell_centres(seq_net, data):
     X, y = data
-    anim = LayerTransformAnimation.from_estimator(seq_net, X, y, **SMALL)
+    anim = LayerTransformAnimation.from_estimator(seq_net, X, y, **SMALL).plot()
     lattice = anim.stages_[0][0].lattice_coords  # input space, 6 x 6 vertices
     centres = (lattice[:-1, :-1] + lattice[1:, 1:]) / 2
     expected = seq_net.predict_proba(centres.reshape(-1, 2).astype(np.float32)).argmax(
@@ -367,7 +367,7 @@ def test_decision_regions_are_the_predicted_class_at_cell_centres(seq_net, data)
     )
     plain = LayerTransformAnimation.from_estimator(
         seq_net, X, y, decision_regions=False, **SMALL
-    )
+    ).plot()
     assert (
         plain.views_[0].regions is None and plain.stages_[0][0].lattice_coords is None
     )
@@ -494,7 +494,7 @@ def test_regressor_without_regions_and_regions_refused(data):
         train_split=None,
         verbose=0,
     ).fit(X, y.astype(np.float32)[:, None])
-    anim = LayerTransformAnimation.from_estimator(reg, X, **SMALL)
+    anim = LayerTransformAnimation.from_estimator(reg, X, **SMALL).plot()
     assert anim.views_[0].regions is None
     assert anim.stages_[0][-1].width == 1
     np.testing.assert_array_equal(anim.stages_[0][-1].coords[:, 1], 0)

@@ -11,8 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_wine
 from skorch import NeuralNetClassifier
 
-from skviz.animate import NetworkUpdateAnimation
-from skviz.animate._network import update_colors, update_thresholds
+from skviz.animate import NetworkUpdateAnimation, update_colors, update_thresholds
 from skviz.record import WeightRecorder
 
 RED = (1.0, 0.0, 0.0)
@@ -157,7 +156,7 @@ def test_frames_selection_and_validation():
     u = np.random.default_rng(2).normal(size=(10, 2, 3)).astype(np.float32)
     steps = np.arange(1, 11) * 5
     anim = NetworkUpdateAnimation.from_updates([u], frames=4, steps=steps)
-    assert anim.n_frames == 4 and list(anim.frames_) == [0, 1, 2, 3]
+    assert anim.n_frames_ == 4 and list(anim.frames_) == [0, 1, 2, 3]
     assert anim.frame_titles[0] == "step 5"
     anim = NetworkUpdateAnimation.from_updates([u], frames=slice(1, None, 3))
     assert list(anim.frames_) == [1, 4, 7]
@@ -201,7 +200,7 @@ def test_from_recorder_uses_the_recorded_updates(recorder):
     anim = NetworkUpdateAnimation.from_estimator(net)
     assert anim.layers_ == ["dense0", "dense1", "output"]
     assert anim.n_units_ == [13, 20, 10, 3]
-    assert anim.n_frames == rec.n_steps_ - 1
+    assert anim.n_frames_ == rec.n_steps_ - 1
     updates = [rec.updates(f"{n}.weight") for n in anim.layers_]
     centers, thresholds = update_thresholds(updates)
     expected = np.concatenate(
@@ -217,7 +216,7 @@ def test_from_recorder_uses_the_recorded_updates(recorder):
     sub = NetworkUpdateAnimation.from_recorder(
         rec, ["dense1", "output.weight"], frames=3
     )
-    assert sub.n_units_ == [20, 10, 3] and sub.n_frames == 3
+    assert sub.n_units_ == [20, 10, 3] and sub.n_frames_ == 3
     with pytest.raises(ValueError, match="not consecutive"):
         NetworkUpdateAnimation.from_recorder(rec, ["dense0", "output"])
     with pytest.raises(ValueError, match="was not recorded"):
@@ -239,8 +238,10 @@ def test_gif_has_one_frame_per_update(recorder, tmp_path, capsys):
         assert gif.info["duration"] == 200
     # the layout engine is back once rendering is over
     assert anim.figure_.get_layout_engine() is not None
-    with pytest.raises(ValueError, match=r"only \.gif"):
-        anim.save(tmp_path / "updates.mp4")
+    # .mp4 and .html are written too now (tests/test_animation_base.py);
+    # a suffix without a writer names the formats that work
+    with pytest.raises(ValueError, match=r"\.gif, \.mp4 or \.html"):
+        anim.save(tmp_path / "updates.avi")
 
 
 def test_to_jshtml_embeds_every_frame(recorder):
@@ -262,3 +263,35 @@ def test_bad_fps_is_refused_before_rendering(recorder, tmp_path, fps):
         anim.to_jshtml(fps=fps)
     assert not hasattr(anim, "lines_")  # nothing was drawn
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sqrt_scaling_grows_with_the_square_root_of_the_layer_size():
+    rng = np.random.default_rng(3)
+    # 5 x 4 x 6 = 120 values, then 5 x 2 x 4 = 40 values (the smallest layer)
+    big = rng.normal(size=(5, 4, 6)).astype(np.float32)
+    small = rng.normal(size=(5, 2, 4)).astype(np.float32)
+    centers, thresholds = update_thresholds([big, small], top_fraction=0.1)
+    # opaque counts: int(40 * 0.1 * sqrt(120 / 40)) = 6 and int(40 * 0.1) = 4
+    for u, c, t, k in zip([big, small], centers, thresholds, [6, 4], strict=True):
+        dev = np.sort(np.abs(u.ravel() - c))[::-1]
+        assert t == dev[k]
+    layer = update_thresholds([big, small], top_fraction=0.1, scaling="layer")[1]
+    assert layer[0] == np.sort(np.abs(big.ravel() - centers[0]))[::-1][12]
+    with pytest.raises(ValueError, match="scaling must be one of"):
+        update_thresholds([big], scaling="seed 003")
+
+
+def test_scaling_seed_is_a_deprecated_name_of_sqrt():
+    u = np.random.default_rng(4).normal(size=(6, 2, 3)).astype(np.float32)
+    with pytest.warns(FutureWarning, match="scaling='sqrt'"):
+        old = update_thresholds([u], 0.1, scaling="seed")
+    np.testing.assert_array_equal(old, update_thresholds([u], 0.1, scaling="sqrt"))
+    with pytest.warns(FutureWarning, match="scaling='sqrt'"):
+        anim = NetworkUpdateAnimation.from_updates([u], scaling="seed")
+    new = NetworkUpdateAnimation.from_updates([u])
+    np.testing.assert_array_equal(anim.colors, new.colors)
+    # the footer says the rule, not where it came from
+    assert anim.rule == new.rule
+    assert "seed" not in new.rule and "√(layer size)" in new.rule
+    per_layer = NetworkUpdateAnimation.from_updates([u], scaling="layer")
+    assert "(per layer)" in per_layer.rule

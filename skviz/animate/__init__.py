@@ -1,5 +1,8 @@
 """Animations: weight updates on a network diagram, data moving through layers.
 
+Both share one base (``_movie``): the same ``save``, ``to_jshtml``, ``fps``,
+``dpi``, ``progress``, frame indices and figure rule.
+
 Submodules are imported on first use, so ``import skviz`` stays light.
 """
 
@@ -9,6 +12,8 @@ from importlib import import_module
 _ANIMATIONS = {
     "NetworkUpdateAnimation": "_network",
     "LayerTransformAnimation": "_layers",
+    "update_colors": "_update_colors",
+    "update_thresholds": "_update_colors",
 }
 
 __all__ = sorted(_ANIMATIONS)

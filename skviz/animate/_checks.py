@@ -1,7 +1,8 @@
-"""Checks of what callers pass to the layer animation, before any work is done."""
+"""Checks of what callers pass to the animations, before any work is done."""
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 
@@ -14,11 +15,11 @@ __all__ = [
     "check_X",
     "check_activations",
     "check_decision_regions",
-    "check_fps",
     "check_int",
     "check_layers",
     "check_net",
     "check_padding",
+    "check_positive",
     "check_projection",
     "check_y",
     "input_names",
@@ -37,10 +38,16 @@ def check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def check_fps(fps) -> float:
-    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not fps > 0:
-        raise ValueError(f"fps must be a positive number, got {fps!r}.")
-    return float(fps)
+def check_positive(name: str, value) -> float:
+    """A finite number > 0, such as a frame rate or a resolution."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        # also refuses NaN, and infinity, which would give frames of 0 ms
+        or not 0 < value < math.inf
+    ):
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    return float(value)
 
 
 def check_projection(projection) -> str:

@@ -4,7 +4,7 @@
 input plane through a fitted net with 2-D input, keeps the representation
 after every chosen layer (one forward pass for all layers) and animates the
 plane being bent, folded and separated from layer to layer, as in colah's
-"Neural Networks, Manifolds, and Topology" and seed 004.
+"Neural Networks, Manifolds, and Topology".
 
 How each stage is drawn
 -----------------------
@@ -49,41 +49,43 @@ last stage shows the regions in the last layer's space.
 
 Where the parts live
 --------------------
-``_checks`` (arguments) -> ``_stages`` (one forward pass per net, the
-:class:`Stage` pictures) -> ``_geometry`` (grid, PCA, alignment, limits;
-pure numpy) -> ``_timeline`` (what every frame shows) -> ``_panel`` (the
-artists of one axes). This module ties them together: the figure, the
-frames and the files.
+``_build`` (``from_estimator`` and ``compare``: arguments checked by
+``_checks``, then ``_stages``: one forward pass per net, the :class:`Stage`
+pictures) -> ``_geometry`` (grid, PCA,
+alignment, limits; pure numpy) -> ``_timeline`` (what every frame shows)
+-> ``_panel`` (the artists of one axes) and ``_layer_figure`` (axes,
+margins, legend) -> ``_filmstrip`` (the still of every stage). This module
+ties them together; ``_movie`` writes the files.
 """
 
 from __future__ import annotations
 
-import numbers
 import os
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from ..progress import progress_bar
 from . import _checks as checks
-from . import _geometry as geometry
+from . import _layer_figure as figure
 from . import _timeline as timeline
-from ._panel import REGION_LIGHTEN, PanelView, lighten
-from ._stages import Stage, capture_stages, stage_box
+from ._build import LayerBuilders
+from ._filmstrip import draw_filmstrip
+from ._movie import BaseAnimation
+from ._panel import PanelView
+from ._stages import Stage, stage_box
 
 __all__ = ["LayerTransformAnimation", "Stage"]
 
 
-class LayerTransformAnimation:
+class LayerTransformAnimation(LayerBuilders, BaseAnimation):
     """Animation of 2-D data and a grid moving through the layers of nets.
 
     Build it with :meth:`from_estimator` (one net) or :meth:`compare`
-    (several nets side by side); both capture the data and draw the first
-    frame. Then :meth:`save` (``.gif``, ``.mp4``, ``.html``),
-    :meth:`to_jshtml` for notebooks, :meth:`plot_filmstrip` /
+    (several nets side by side); both capture the data, and draw nothing
+    until the figure is needed. Then :meth:`save` (``.gif``, ``.mp4``,
+    ``.html``), :meth:`to_jshtml` for notebooks, :meth:`plot_filmstrip` /
     :meth:`save_filmstrip` for a still picture of every stage.
 
     See the module docstring for how stages are projected and blended.
@@ -132,9 +134,13 @@ class LayerTransformAnimation:
     colors_ : dict
         Class label to RGB.
     figure_, axes_ : matplotlib Figure and ndarray of Axes
-        Set by :meth:`plot`; one axes per net.
+        One axes per net. Reading them draws the first frame if nothing is
+        drawn yet.
     views_ : list
-        The per-axes artist holders; their artists are reused by every frame.
+        Set by :meth:`plot`: the per-axes artist holders; their artists are
+        reused by every frame.
+    frame_ : int
+        The frame shown last.
     """
 
     def __init__(
@@ -178,20 +184,8 @@ class LayerTransformAnimation:
             else [None] * len(self.stages_)
         )
         self._n_draw = 3 if projection == "3d" else 2
-
-        classes: list = []
-        for values in [*(c for c in self.cell_classes_ if c is not None), self.y]:
-            if values is None:
-                continue
-            for c in pd.unique(np.asarray(values)):
-                if c not in classes:
-                    classes.append(c)
-        try:
-            classes = sorted(classes)
-        except TypeError:
-            pass
-        self.classes_ = classes
-        self.colors_ = class_colors(classes)
+        self.classes_ = figure.class_order(self.cell_classes_, self.y)
+        self.colors_ = class_colors(self.classes_)
 
         self._limits = [
             timeline.view_table([stage_box(st) for st in stages])
@@ -203,224 +197,6 @@ class LayerTransformAnimation:
             self.hold_frames,
         )
         self.n_frames_ = len(self.frames_)
-
-    # ------------------------------------------------------------------
-    # Construction from nets
-    # ------------------------------------------------------------------
-
-    @classmethod
-    def from_estimator(
-        cls,
-        net,
-        X,
-        y=None,
-        *,
-        layers: Sequence[str] | None = None,
-        activations: Mapping[str, str | Callable] | None = None,
-        grid_lines: int = 21,
-        grid_resolution: int = 100,
-        region_resolution: int = 40,
-        padding: float = 0.1,
-        frames_per_transition: int = 10,
-        hold_frames: int = 3,
-        show_points: bool = True,
-        decision_regions: bool | str = "auto",
-        predict_proba_stage: bool = False,
-        projection: str = "pca",
-        align: bool = True,
-        title: str | None = None,
-        axes=None,
-        figsize: tuple[float, float] | None = None,
-        **kwargs,
-    ) -> LayerTransformAnimation:
-        """Capture the stages of one net and draw the first frame.
-
-        Parameters
-        ----------
-        net : fitted skviz inspectable net
-            Its input must be 2 features per sample.
-        X : array-like or DataFrame of shape (n_samples, 2)
-            The samples drawn as points. A DataFrame's column names label
-            the input axes and the grid is fed to the net as a DataFrame.
-        y : array-like of shape (n_samples,), optional
-            Classes, for the colour of the points.
-        layers : list of str, optional
-            Layer references (see ``net.layer_names()``), shown in this
-            order after the input. Default: every leaf module in the order
-            the forward pass runs it (a module run several times appears
-            once per run, ``"act@0"``, ``"act@1"``), leaving out steps that
-            change nothing (Dropout in eval mode, Identity).
-        activations : dict of str to str or callable, optional
-            For activations applied functionally (``F.relu(self.fc1(x))``):
-            ``{"fc1": "relu"}`` adds the stage ``"relu(fc1)"`` right after
-            ``"fc1"``. Computed from the captured output, no extra pass.
-        grid_lines : int, default=21
-            Grid lines per direction.
-        grid_resolution : int, default=100
-            Points along each grid line; more points bend more smoothly.
-        region_resolution : int, default=40
-            Vertices per side of the lattice of decision-region cells.
-        padding : float, default=0.1
-            The grid spans the range of X plus this share on every side.
-        frames_per_transition, hold_frames : int
-            See the class docstring.
-        show_points : bool, default=True
-        decision_regions : bool or "auto", default="auto"
-            Shade each cell of a fine lattice over the input plane with the
-            colour of the class the net predicts at its centre
-            (``predict_proba`` in input space). The cells move with the
-            grid, so the last stage shows the regions in the last layer's
-            space. "auto": on for classifiers.
-        predict_proba_stage : bool, default=False
-            Append ``predict_proba`` as a last stage (for two classes the
-            plane collapses onto the line p0 + p1 = 1, as in seed 004).
-        projection : {"pca", "3d"}, default="pca"
-            ``"pca"``: 2-D axes, stages wider than 2 projected by PCA.
-            ``"3d"``: 3-D axes with a turning camera, width 3 as is, wider
-            stages projected by PCA to 3-D.
-        align : bool, default=True
-            Turn each PCA projection (orthogonally) to match the stage
-            before it; see the module docstring.
-        title : str, optional
-            Shown above the panel.
-        axes : matplotlib Axes, optional
-            Where to draw (3-D axes for ``projection="3d"``); a new figure
-            otherwise.
-        figsize : tuple, optional
-        **kwargs
-            ``elev``, ``azim``, ``rotation_per_frame`` (see the class).
-
-        Returns
-        -------
-        LayerTransformAnimation
-        """
-        return cls.compare(
-            [net],
-            X,
-            y,
-            titles=None if title is None else [title],
-            layers=layers,
-            activations=activations,
-            grid_lines=grid_lines,
-            grid_resolution=grid_resolution,
-            region_resolution=region_resolution,
-            padding=padding,
-            frames_per_transition=frames_per_transition,
-            hold_frames=hold_frames,
-            show_points=show_points,
-            decision_regions=decision_regions,
-            predict_proba_stage=predict_proba_stage,
-            projection=projection,
-            align=align,
-            axes=axes,
-            figsize=figsize,
-            **kwargs,
-        )
-
-    @classmethod
-    def compare(
-        cls,
-        nets: Sequence[Any],
-        X,
-        y=None,
-        *,
-        titles: Sequence[str] | None = None,
-        layers: Sequence[str] | None = None,
-        activations: Mapping[str, str | Callable] | None = None,
-        grid_lines: int = 21,
-        grid_resolution: int = 100,
-        region_resolution: int = 40,
-        padding: float = 0.1,
-        frames_per_transition: int = 10,
-        hold_frames: int = 3,
-        show_points: bool = True,
-        decision_regions: bool | str = "auto",
-        predict_proba_stage: bool = False,
-        projection: str = "pca",
-        align: bool = True,
-        axes=None,
-        figsize: tuple[float, float] | None = None,
-        **kwargs,
-    ) -> LayerTransformAnimation:
-        """Several fitted nets side by side, one panel each, frames aligned.
-
-        All nets see the same samples and the same grid. Transition ``t``
-        plays at the same frames in every panel. A net with fewer stages
-        than the longest one holds its last stage (with its last view)
-        until the others finish.
-
-        Parameters are those of :meth:`from_estimator`; ``layers`` and
-        ``activations`` apply to every net (None: each net's own leaves),
-        and ``titles`` gives one title per net (default ``"net 0"``, ...).
-        ``axes`` must hold one axes per net.
-        """
-        nets = list(nets)
-        if not nets:
-            raise ValueError("nets is empty; pass at least one fitted net.")
-        for i, net in enumerate(nets):
-            checks.check_net(net, None if len(nets) == 1 else i)
-        X_arr, names, frame = checks.check_X(X)
-        y_arr = checks.check_y(y, len(X_arr))
-        layers = checks.check_layers(layers)
-        checks.check_activations(activations)
-        grid_lines = checks.check_int("grid_lines", grid_lines, 2)
-        grid_resolution = checks.check_int("grid_resolution", grid_resolution, 2)
-        region_resolution = checks.check_int("region_resolution", region_resolution, 2)
-        padding = checks.check_padding(padding)
-        checks.check_projection(projection)
-        decision_regions = checks.check_decision_regions(
-            decision_regions, predict_proba_stage, nets
-        )
-        names = checks.input_names(nets, names)
-        if titles is None:
-            titles = [""] if len(nets) == 1 else [f"net {i}" for i in range(len(nets))]
-        titles = [str(t) for t in titles]
-        if len(titles) != len(nets):
-            raise ValueError(f"titles has {len(titles)} entries for {len(nets)} nets.")
-        # Checked again by the constructor, but before the forward passes here.
-        checks.check_int("frames_per_transition", frames_per_transition, 1)
-        checks.check_int("hold_frames", hold_frames, 0)
-
-        lo, hi = geometry.input_box(X_arr, padding)
-        lines_in = geometry.grid_lines(lo, hi, grid_lines, grid_resolution)
-        lattice_in = (
-            geometry.lattice(lo, hi, region_resolution) if decision_regions else None
-        )
-        input_labels = tuple(names) if names else ("x[0]", "x[1]")
-        if projection == "3d":
-            input_labels = (*input_labels, "")
-        stages, cells = [], []
-        for net, title in zip(nets, titles, strict=True):
-            st, cc = capture_stages(
-                net,
-                X_arr,
-                frame,
-                lines_in,
-                lattice_in,
-                title=title or type(net).__name__,
-                layers=layers,
-                activations=activations,
-                proba_stage=predict_proba_stage,
-                n_draw=3 if projection == "3d" else 2,
-                align=align,
-                input_labels=input_labels,
-            )
-            stages.append(st)
-            cells.append(cc)
-        anim = cls(
-            stages,
-            y=y_arr,
-            titles=titles,
-            cell_classes=cells,
-            frames_per_transition=frames_per_transition,
-            hold_frames=hold_frames,
-            projection=projection,
-            show_points=show_points,
-            **kwargs,
-        )
-        return anim.plot(axes=axes, figsize=figsize)
-
-    from_estimators = compare
 
     # ------------------------------------------------------------------
     # Timeline
@@ -437,72 +213,25 @@ class LayerTransformAnimation:
             ``limits`` (n_draw, 2), ``title``, ``axis_labels``,
             ``stage_from``, ``stage_to`` and ``alpha``.
         """
-        frame = self._frame_index(frame)
+        frame = self._check_frame(frame)
         if not 0 <= panel < len(self.stages_):
             raise IndexError(f"panel must be in [0, {len(self.stages_)}), got {panel}.")
-        src, dst, alpha, la, lb, zoom = timeline.panel_frame(
-            self.frames_.iloc[frame], len(self.stages_[panel])
-        )
-        a, b = self.stages_[panel][src], self.stages_[panel][dst]
-        lattice = None
-        if a.lattice_coords is not None:
-            lattice = geometry.lerp(a.lattice_coords, b.lattice_coords, alpha)
-        limits = self._limits[panel]
-        return {
-            "points": geometry.lerp(a.coords, b.coords, alpha),
-            "lines": geometry.lerp(a.line_coords, b.line_coords, alpha),
-            "lattice": lattice,
-            "limits": geometry.lerp(limits[la], limits[lb], zoom),
-            "title": self._title(panel, src, dst, alpha),
-            "axis_labels": (a if alpha < 0.5 else b).axis_labels,
-            "stage_from": src,
-            "stage_to": dst,
-            "alpha": alpha,
-        }
-
-    def _frame_index(self, frame) -> int:
-        if isinstance(frame, bool) or not isinstance(frame, numbers.Integral):
-            raise TypeError(f"frame must be an integer, got {frame!r}.")
-        frame = int(frame)
-        if frame < 0:
-            frame += self.n_frames_
-        if not 0 <= frame < self.n_frames_:
-            raise IndexError(f"frame must be in [0, {self.n_frames_}), got {frame}.")
-        return frame
-
-    def _title(self, panel: int, src: int, dst: int, alpha: float) -> str:
-        stages = self.stages_[panel]
         head = [self.titles_[panel]] if any(self.titles_) else []
-        if alpha == 0.0:
-            st = stages[src]
-            lines = [
-                f"{st.name_line()}  ({src + 1}/{len(stages)})",
-                st.width_line(self._n_draw),
-            ]
-        else:
-            a, b = stages[src], stages[dst]
-            lines = [f"{a.label} → {b.label}", f"{a.width}-D → {b.width}-D"]
-        return "\n".join(head + lines)
+        return timeline.panel_state(
+            self.stages_[panel],
+            self._limits[panel],
+            self.frames_.iloc[frame],
+            n_draw=self._n_draw,
+            head=head,
+        )
 
     # ------------------------------------------------------------------
     # Drawing
     # ------------------------------------------------------------------
 
     def _groups(self):
-        if self.y is None:
-            return [("samples", "0.15", np.ones(len(self.stages_[0][0].values), bool))]
-        return [
-            (str(c), self.colors_[c], self.y == c)
-            for c in self.classes_
-            if np.any(self.y == c)
-        ]
-
-    def _cell_colors(self, panel: int):
-        cells = self.cell_classes_[panel]
-        if cells is None:
-            return None
-        light = {c: lighten(col, REGION_LIGHTEN) for c, col in self.colors_.items()}
-        return np.array([light[c] for c in cells])
+        n = len(self.stages_[0][0].values)
+        return figure.point_groups(self.y, self.classes_, self.colors_, n)
 
     def _has_regions(self) -> bool:
         return any(c is not None for c in self.cell_classes_)
@@ -510,72 +239,40 @@ class LayerTransformAnimation:
     def _has_legend(self) -> bool:
         return (self.show_points and self.y is not None) or self._has_regions()
 
-    def _layout_inches(self, compact: bool):
-        """Axes side and margins (inches): left, right, bottom, top, wspace, hspace.
+    def _legend(self, fig, ax, own: bool) -> None:
+        figure.add_legend(
+            fig,
+            ax,
+            own,
+            classes=self.classes_,
+            colors=self.colors_,
+            points=self.show_points and self.y is not None,
+            regions=self._has_regions(),
+        )
 
-        Fixed margins instead of a layout engine: constrained layout places
-        equal-aspect axes so that their titles get clipped, and measuring
-        every tick label at every frame costs more than drawing the data.
-        """
-        three_d = self.projection == "3d"
-        title_lines = 2 if compact else (3 + any(self.titles_))
-        size = 7.0 if compact else 8.0
-        title = 0.08 + title_lines * size * 1.25 / 72
-        legend = 0.42 if self._has_legend() else 0.05
-        if compact:
-            side = 1.85 if three_d else 1.6
-            left = 0.08 if three_d else 0.3
-            return side, left, 0.05, legend, title, 0.1, title + 0.12
-        if three_d:
-            return 3.3, 0.15, 0.15, legend + 0.1, title, 0.3, 0.5
-        return 2.5, 0.55, 0.12, legend + 0.42, title, 0.62, 0.5
-
-    def _new_axes(self, axes, nrows, ncols, figsize, what, compact):
-        """``(figure, grid of axes, whether the figure is ours)``."""
-        from ..plot.base import get_figure_axes
-
-        want_3d = self.projection == "3d"
-        own = axes is None
-        if own:
-            side, left, right, bottom, top, ws, hs = self._layout_inches(compact)
-            if figsize is None:
-                figsize = (
-                    left + right + ncols * side + (ncols - 1) * ws,
-                    bottom + top + nrows * side + (nrows - 1) * hs,
-                )
-        fig, grid = get_figure_axes(
+    def _new_axes(self, axes, nrows, ncols, figsize, what: str, compact: bool):
+        """``(figure, grid of axes, whether the figure is ours)``, sized for us."""
+        return figure.new_axes(
             axes,
             nrows,
             ncols,
-            figsize=figsize,
+            figsize,
             what=what,
-            subplot_kw={"projection": "3d"} if want_3d else None,
-            # Margins are set below, in inches (see _layout_inches).
-            layout=None,
+            compact=compact,
+            projection=self.projection,
+            titled=any(self.titles_),
+            legend=self._has_legend(),
         )
-        if not own:
-            if any((ax.name == "3d") != want_3d for ax in grid.flat):
-                raise ValueError(
-                    f"projection={self.projection!r} needs "
-                    + (
-                        "3-D axes; create them with subplot_kw={'projection': '3d'}."
-                        if want_3d
-                        else "2-D axes."
-                    )
-                )
-            return fig, grid, False
-        width, height = fig.get_size_inches()
-        axes_w = max((width - left - right - (ncols - 1) * ws) / ncols, 0.1)
-        axes_h = max((height - bottom - top - (nrows - 1) * hs) / nrows, 0.1)
-        fig.subplots_adjust(
-            left=left / width,
-            right=1 - right / width,
-            bottom=bottom / height,
-            top=1 - top / height,
-            wspace=ws / axes_w,
-            hspace=hs / axes_h,
-        )
-        return fig, grid, True
+
+    @property
+    def axes_(self) -> np.ndarray:
+        """The axes, one per net (drawn on first use, as ``figure_``)."""
+        self._ensure_drawn()
+        return self._axes
+
+    def _plot_default(self) -> None:
+        # where the builder was told to draw, if it was
+        self.plot(**getattr(self, "_place", {}))
 
     def plot(
         self, axes=None, *, frame: int = 0, figsize=None
@@ -594,67 +291,26 @@ class LayerTransformAnimation:
         -------
         self
         """
-        n = len(self.stages_)
+        frame = self._check_frame(frame)
         fig, grid, own = self._new_axes(
-            axes, 1, n, figsize, "LayerTransformAnimation", compact=False
+            axes, 1, len(self.stages_), figsize, "LayerTransformAnimation", False
         )
-        self.figure_, self.axes_ = fig, grid[0]
+        self._set_figure(fig)
+        self._axes = grid[0]
         groups = self._groups() if self.show_points else []
         self.views_ = [
             PanelView(
                 ax,
                 groups=groups,
-                cell_colors=self._cell_colors(p),
+                cell_colors=figure.region_colors(self.cell_classes_[p], self.colors_),
                 fontsize=8.0,
                 compact=False,
             )
-            for p, ax in enumerate(self.axes_)
+            for p, ax in enumerate(self._axes)
         ]
-        self._legend(fig, self.axes_[0], own)
+        self._legend(fig, self._axes[0], own)
         self.draw_frame(frame)
         return self
-
-    def _legend(self, fig, ax, own: bool):
-        from matplotlib.lines import Line2D
-        from matplotlib.patches import Patch
-
-        handles, title = [], None
-        regions = self._has_regions()
-        if self.show_points and self.y is not None:
-            for c in self.classes_:
-                handles.append(
-                    Line2D(
-                        [],
-                        [],
-                        linestyle="none",
-                        marker="o",
-                        markersize=5,
-                        markeredgewidth=0,
-                        color=self.colors_[c],
-                        label=str(c),
-                    )
-                )
-            title = "class (dots: y, shade: predicted)" if regions else "class"
-        elif regions:
-            for c in self.classes_:
-                handles.append(
-                    Patch(color=lighten(self.colors_[c], REGION_LIGHTEN), label=str(c))
-                )
-            title = "predicted class"
-        if not handles:
-            return
-        kw = dict(
-            handles=handles,
-            title=title,
-            fontsize=7,
-            title_fontsize=7,
-            ncols=min(len(handles), 6),
-            frameon=False,
-        )
-        if own:
-            fig.legend(loc="lower center", borderaxespad=0.2, **kw)
-        else:
-            ax.legend(loc="best", **kw)
 
     def _azim(self, frame: int) -> float | None:
         if self.projection != "3d":
@@ -664,56 +320,19 @@ class LayerTransformAnimation:
             step = 360.0 / max(self.n_frames_, 1)
         return self.azim + step * frame
 
-    def draw_frame(self, frame: int) -> list:
-        """Update the existing artists to show ``frame``; returns them."""
-        if not hasattr(self, "views_"):
-            raise RuntimeError("Call plot() before draw_frame().")
-        frame = self._frame_index(frame)
+    def _show_frame(self, frame: int) -> list:
         changed = []
         for p, view in enumerate(self.views_):
             if frame == 0 and view.three_d:
                 view.ax.view_init(elev=self.elev, azim=self.azim)
             view.update(self.frame_coordinates(frame, p), azim=self._azim(frame))
             changed.extend(view.artists())
-        self._update_layout(frame)
-        self.current_frame_ = frame
         return changed
 
-    # ------------------------------------------------------------------
-    # Output
-    # ------------------------------------------------------------------
-
-    @contextmanager
-    def _frozen_layout(self):
-        """Recompute the figure layout only when a view changes.
-
-        A layout engine (constrained layout) measures every tick label of
-        every axes at every draw, which costs more than drawing the data.
-        While frames are written, the layout is recomputed only when the
-        limits, axis labels or camera change; within a transition the
-        picture therefore keeps one layout and does not jitter.
-        """
-        from matplotlib.layout_engine import PlaceHolderLayoutEngine
-
-        fig = self.figure_
-        engine = fig.get_layout_engine()
-        if engine is None or isinstance(engine, PlaceHolderLayoutEngine):
-            yield
-            return
-        fig.set_layout_engine("none")
-        self._layout = (engine, None)
-        try:
-            yield
-        finally:
-            self._layout = None
-            fig.set_layout_engine(engine)
-
-    def _update_layout(self, frame: int) -> None:
-        layout = getattr(self, "_layout", None)
-        if layout is None:
-            return
-        engine, key = layout
-        new_key = tuple(
+    def _layout_key(self, frame: int):
+        # what a layout engine measures: limits (tick labels), axis labels
+        # and, in 3-D, the camera
+        return tuple(
             (
                 view.ax.get_xlim(),
                 view.ax.get_ylim(),
@@ -723,141 +342,10 @@ class LayerTransformAnimation:
             )
             for view in self.views_
         )
-        if new_key != key:
-            engine.execute(self.figure_)
-            self._layout = (engine, new_key)
 
-    def _write(self, writer, path: str, dpi, progress: bool) -> None:
-        """Draw every frame into ``writer``, each exactly once.
-
-        ``FuncAnimation.save`` draws every frame twice (an idle redraw of
-        the canvas, then the writer's own); this loop draws it once.
-        """
-        if not hasattr(self, "views_"):
-            self.plot()
-        with (
-            self._frozen_layout(),
-            progress_bar(self.n_frames_, progress, "Rendering frames", "frame") as bar,
-            writer.saving(
-                self.figure_, path, dpi if dpi is not None else self.figure_.dpi
-            ),
-        ):
-            for i in range(self.n_frames_):
-                self.draw_frame(i)
-                writer.grab_frame()
-                bar.update(1)
-
-    def save(
-        self,
-        path: str | os.PathLike,
-        *,
-        fps: float = 10,
-        dpi: float | None = None,
-        progress: bool = True,
-    ) -> LayerTransformAnimation:
-        """Render every frame to ``path``: ``.gif`` (pillow), ``.mp4`` (ffmpeg) or ``.html``.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The extension chooses the format. ``.mp4`` needs ffmpeg (a
-            ``RuntimeError`` says so before anything is rendered).
-        fps : float, default=10
-        dpi : float, optional
-            Resolution; the figure's own by default.
-        progress : bool, default=True
-            Show a tqdm progress bar while rendering.
-
-        Returns
-        -------
-        self
-        """
-        from matplotlib import animation
-
-        fps = checks.check_fps(fps)
-        path = os.fspath(path)
-        ext = os.path.splitext(path)[1].lower()
-        if ext == ".gif":
-            writer = animation.PillowWriter(fps=fps)
-        elif ext == ".mp4":
-            if not animation.writers.is_available("ffmpeg"):
-                raise RuntimeError(
-                    "Saving .mp4 needs ffmpeg, which matplotlib cannot find "
-                    "(matplotlib.animation.writers.is_available('ffmpeg') is False). "
-                    "Install ffmpeg or point rcParams['animation.ffmpeg_path'] to it, "
-                    "or save as .gif or .html instead."
-                )
-            # yuv420p: the pixel format every browser and player can decode.
-            writer = animation.FFMpegWriter(
-                fps=fps, codec="h264", extra_args=["-pix_fmt", "yuv420p"]
-            )
-        elif ext in (".html", ".htm"):
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(self.to_jshtml(fps=fps, dpi=dpi, progress=progress))
-            return self
-        else:
-            raise ValueError(
-                f"Cannot tell the format of {path!r}: use a .gif, .mp4 or .html path."
-            )
-        self._write(writer, path, dpi, progress)
-        return self
-
-    def to_jshtml(
-        self,
-        *,
-        fps: float = 10,
-        dpi: float | None = None,
-        progress: bool = True,
-        embed_limit: float | None = None,
-    ) -> str:
-        """The animation as self-contained HTML with play controls (notebooks).
-
-        Parameters
-        ----------
-        fps : float, default=10
-        dpi : float, optional
-        progress : bool, default=True
-        embed_limit : float, optional
-            Size limit in MB of the embedded frames; matplotlib's
-            ``rcParams["animation.embed_limit"]`` (20 MB) when None.
-
-        Returns
-        -------
-        str
-            Display it with ``IPython.display.HTML``.
-        """
-        import tempfile
-
-        import matplotlib as mpl
-        from matplotlib.animation import HTMLWriter
-
-        fps = checks.check_fps(fps)
-        rc = {} if embed_limit is None else {"animation.embed_limit": embed_limit}
-        with tempfile.TemporaryDirectory() as tmp, mpl.rc_context(rc):
-            path = os.path.join(tmp, "animation.html")
-            writer = HTMLWriter(fps=fps, embed_frames=True, default_mode="loop")
-            self._write(writer, path, dpi, progress)
-            with open(path, encoding="utf-8") as fh:
-                return fh.read()
-
-    def animation(self, *, fps: float = 10):
-        """A ``FuncAnimation`` over all frames, for interactive backends.
-
-        Keep a reference to it while it plays. For files use :meth:`save`.
-        """
-        from matplotlib.animation import FuncAnimation
-
-        fps = checks.check_fps(fps)
-        if not hasattr(self, "views_"):
-            self.plot()
-        return FuncAnimation(
-            self.figure_,
-            self.draw_frame,
-            frames=self.n_frames_,
-            init_func=lambda: [],
-            interval=1000.0 / fps,
-            cache_frame_data=False,
-        )
+    # ------------------------------------------------------------------
+    # Still picture
+    # ------------------------------------------------------------------
 
     def plot_filmstrip(self, axes=None, *, figsize=None) -> LayerTransformAnimation:
         """Still picture of every stage: one row per net, one column per stage.
@@ -870,48 +358,22 @@ class LayerTransformAnimation:
         -------
         self
         """
-        n_rows = len(self.stages_)
-        n_cols = max(len(s) for s in self.stages_)
-        fig, grid, own = self._new_axes(
-            axes, n_rows, n_cols, figsize, "plot_filmstrip", compact=True
-        )
-        groups = self._groups() if self.show_points else []
-        self.filmstrip_views_ = []
-        for r, stages in enumerate(self.stages_):
-            colors = self._cell_colors(r)
-            for k in range(n_cols):
-                ax = grid[r, k]
-                if k >= len(stages):
-                    ax.set_axis_off()
-                    continue
-                st = stages[k]
-                view = PanelView(
-                    ax, groups=groups, cell_colors=colors, fontsize=7.0, compact=True
-                )
-                view.update(
-                    {
-                        "points": st.coords,
-                        "lines": st.line_coords,
-                        "lattice": st.lattice_coords,
-                        "limits": geometry.view_limits(*stage_box(st), square=True),
-                        "title": f"{st.name_line()}\n{st.width_line(self._n_draw)}",
-                        "axis_labels": st.axis_labels,
-                    }
-                )
-                if view.three_d:
-                    ax.view_init(elev=self.elev, azim=self.azim)
-                self.filmstrip_views_.append(view)
-            if self.titles_[r] and not grid[r, 0].name == "3d":
-                grid[r, 0].set_ylabel(self.titles_[r], fontsize=8, fontweight="bold")
-        self._legend(fig, grid[0, 0], own)
+        fig, grid, views = draw_filmstrip(self, axes, figsize)
+        self.filmstrip_views_ = views
         self.filmstrip_figure_, self.filmstrip_axes_ = fig, grid
         return self
 
-    def save_filmstrip(
-        self, path: str | os.PathLike, *, dpi: float = 150
-    ) -> LayerTransformAnimation:
-        """Draw the filmstrip (if not done yet) and save it to ``path``."""
+    def save_filmstrip(self, path: str | os.PathLike, *, dpi: float = 150) -> Path:
+        """Draw the filmstrip (if not done yet) and save it to ``path``.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``, as :meth:`save`.
+        """
+        path = Path(path)
+        dpi = checks.check_positive("dpi", dpi)
         if not hasattr(self, "filmstrip_figure_"):
             self.plot_filmstrip()
-        self.filmstrip_figure_.savefig(os.fspath(path), dpi=dpi)
-        return self
+        self.filmstrip_figure_.savefig(path, dpi=dpi)
+        return path

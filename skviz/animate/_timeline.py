@@ -1,4 +1,4 @@
-"""Which stages, blend and view every frame of the layer animation shows.
+"""Which stages, blend, view and title every frame of the layer animation shows.
 
 With ``S`` stages, ``F`` frames per transition and ``H`` hold frames there
 are ``(1 + H) + (S - 1) * (F + H)`` frames. Views are entries of a table
@@ -19,7 +19,14 @@ import pandas as pd
 
 from . import _geometry as geometry
 
-__all__ = ["PanelFrame", "frame_table", "panel_frame", "view_table"]
+__all__ = [
+    "PanelFrame",
+    "frame_table",
+    "frame_title",
+    "panel_frame",
+    "panel_state",
+    "view_table",
+]
 
 _COLUMNS = [
     "kind",
@@ -100,3 +107,41 @@ def panel_frame(row, n_stages: int) -> PanelFrame:
     la = min(int(row.limits_from), last + 1)
     lb = min(int(row.limits_to), last + 1)
     return PanelFrame(src, dst, alpha, la, lb, float(row.zoom))
+
+
+def frame_title(stages, src: int, dst: int, alpha: float, n_draw: int, head) -> str:
+    """The panel title: ``head`` lines, then the stage shown or the transition."""
+    if alpha == 0.0:
+        st = stages[src]
+        lines = [
+            f"{st.name_line()}  ({src + 1}/{len(stages)})",
+            st.width_line(n_draw),
+        ]
+    else:
+        a, b = stages[src], stages[dst]
+        lines = [f"{a.label} → {b.label}", f"{a.width}-D → {b.width}-D"]
+    return "\n".join([*head, *lines])
+
+
+def panel_state(stages, limits, row, *, n_draw: int, head: list[str]) -> dict:
+    """What a panel shows at the frame of ``row`` (a row of :func:`frame_table`).
+
+    ``stages`` and ``limits`` (its :func:`view_table`) are the panel's net's;
+    see ``LayerTransformAnimation.frame_coordinates`` for the keys.
+    """
+    src, dst, alpha, la, lb, zoom = panel_frame(row, len(stages))
+    a, b = stages[src], stages[dst]
+    lattice = None
+    if a.lattice_coords is not None:
+        lattice = geometry.lerp(a.lattice_coords, b.lattice_coords, alpha)
+    return {
+        "points": geometry.lerp(a.coords, b.coords, alpha),
+        "lines": geometry.lerp(a.line_coords, b.line_coords, alpha),
+        "lattice": lattice,
+        "limits": geometry.lerp(limits[la], limits[lb], zoom),
+        "title": frame_title(stages, src, dst, alpha, n_draw, head),
+        "axis_labels": (a if alpha < 0.5 else b).axis_labels,
+        "stage_from": src,
+        "stage_to": dst,
+        "alpha": alpha,
+    }
