@@ -30,6 +30,7 @@ __all__ = [
     "ArrayBatches",
     "DatasetBatches",
     "SparseBatches",
+    "as_array_if_array_like",
     "check_array_input",
     "check_batch_size",
     "check_dict_input",
@@ -132,9 +133,7 @@ def normalize_input(X: Any, module: torch.nn.Module | None, what: str) -> Any:
         return _frame_to_array(X, what)
     if isinstance(X, np.ndarray | torch.Tensor | Mapping) or is_sparse(X):
         return X
-    if hasattr(X, "__array__") and not isinstance(X, torch.utils.data.Dataset):
-        return np.asarray(X)
-    return X
+    return as_array_if_array_like(X)
 
 
 def input_dtype(
@@ -165,6 +164,35 @@ def input_dtype(
     if is_integral and fitted_dtype is not None and fitted_dtype.is_floating_point:
         return module_dtype
     return None
+
+
+def as_array_if_array_like(values: Any) -> Any:
+    """Array-likes as ndarrays, for skorch: objects that only offer
+    ``__array__``, and (nested) lists of numbers.
+
+    Arrays, tensors, frames, dicts, Datasets, sparse matrices and lists of
+    arrays (skorch's several inputs) are left as they are.
+    """
+    if isinstance(values, list | tuple):
+        if any(isinstance(v, np.ndarray | torch.Tensor | Mapping) for v in values):
+            return values
+        try:
+            array = np.asarray(values)
+        except ValueError:  # ragged
+            return values
+        return array if array.dtype.kind in "biuf" else values
+    if (
+        values is None
+        or isinstance(
+            values,
+            np.ndarray | torch.Tensor | pd.DataFrame | pd.Series | Mapping,
+        )
+        or isinstance(values, torch.utils.data.Dataset)
+        or is_sparse(values)
+        or not hasattr(values, "__array__")
+    ):
+        return values
+    return np.asarray(values)
 
 
 def fit_input_attributes(X: Any) -> dict[str, Any]:
@@ -211,8 +239,17 @@ def _all_finite(X, isfinite, block_bytes: int = 8 * 2**20) -> bool:
     return all(bool(isfinite(X[i : i + step]).all()) for i in range(0, len(X), step))
 
 
-def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -> None:
-    """Validate an ndarray, tensor or sparse matrix before any forward pass runs."""
+def check_array_input(
+    X: Any,
+    fitted_shape: tuple[int, ...] | None,
+    what: str,
+    owner: str = "the net",
+) -> None:
+    """Validate an ndarray, tensor or sparse matrix before any forward pass runs.
+
+    ``what`` starts every message (where the check runs); ``owner`` is who
+    expects the fitted shape, in scikit-learn's wording.
+    """
     if len(X.shape) == 0:
         raise ValueError(
             f"{what}: expected an array with one row per sample, got a scalar."
@@ -250,10 +287,17 @@ def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -
             "activations for them. Impute or drop those samples first."
         )
     if fitted_shape is not None and tuple(X.shape[1:]) != tuple(fitted_shape):
+        if len(fitted_shape) == 1 and len(X.shape) == 1:
+            raise ValueError(
+                f"{what}: expected a 2-D array of samples, got a 1-D array. Reshape "
+                "your data either using array.reshape(-1, 1) if your data has a "
+                "single feature or array.reshape(1, -1) if it contains a single "
+                "sample."
+            )
         if len(fitted_shape) == 1 and len(X.shape) == 2:
             raise ValueError(
-                f"{what}: X has {X.shape[1]} features, but the net was fitted with "
-                f"{fitted_shape[0]} features."
+                f"{what}: X has {X.shape[1]} features, but {owner} is expecting "
+                f"{fitted_shape[0]} features as input."
             )
         raise ValueError(
             f"{what}: each sample of X has shape {tuple(X.shape[1:])}, but the net "
@@ -262,14 +306,17 @@ def check_array_input(X: Any, fitted_shape: tuple[int, ...] | None, what: str) -
 
 
 def check_dict_input(
-    X: Mapping, fitted_shapes: Mapping[str, tuple[int, ...]] | None, what: str
+    X: Mapping,
+    fitted_shapes: Mapping[str, tuple[int, ...]] | None,
+    what: str,
+    owner: str = "the net",
 ) -> None:
     """Validate every array of a dict input, and that they agree on the samples."""
     lengths = {}
     for key, value in X.items():
         if isinstance(value, np.ndarray | torch.Tensor):
             fitted = None if fitted_shapes is None else fitted_shapes.get(key)
-            check_array_input(value, fitted, f"{what}: X[{key!r}]")
+            check_array_input(value, fitted, f"{what}: X[{key!r}]", owner)
             lengths[key] = len(value)
     if len(set(lengths.values())) > 1:
         raise ValueError(
@@ -392,6 +439,7 @@ def make_batches(
     fitted: Mapping[str, Any],
     dataset_batches: Callable[[Any, int], DatasetBatches],
     what: str,
+    owner: str = "the net",
 ):
     """Check a normalized ``X`` and cut it into batches (see the module docstring).
 
@@ -399,10 +447,10 @@ def make_batches(
     ``input_dtype_``, ``input_shapes_``) where known.
     """
     if isinstance(X, np.ndarray | torch.Tensor) or is_sparse(X):
-        check_array_input(X, fitted.get("input_shape_"), what)
+        check_array_input(X, fitted.get("input_shape_"), what, owner)
         dtype = input_dtype(X.dtype, module_dtype, fitted.get("input_dtype_"), what)
         batches = SparseBatches if is_sparse(X) else ArrayBatches
         return batches(X, batch_size, device, dtype)
     if isinstance(X, Mapping):
-        check_dict_input(X, fitted.get("input_shapes_"), what)
+        check_dict_input(X, fitted.get("input_shapes_"), what, owner)
     return dataset_batches(X, batch_size)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNet
+from skorch import NeuralNet, NeuralNetClassifier
 from skorch.utils import to_tensor
 
 from . import _data
@@ -147,19 +147,30 @@ class InspectableMixin(TransformerMixin):
         if isinstance(X, np.ndarray | torch.Tensor):
             # What predict is given must fit what the net was fitted on
             # (fit records its input before it gets here).
-            fitted = self.__dict__.get("input_shape_")
-            if fitted is not None and tuple(X.shape[1:]) != tuple(fitted):
-                _data.check_array_input(X, fitted, what)
+            _data.check_array_input(X, self.__dict__.get("input_shape_"), what, what)
         if isinstance(X, Mapping):
             # One array per forward() argument: each gets the same cast.
             X = {key: self._cast_float_array(value) for key, value in X.items()}
         else:
             X = self._cast_float_array(X)
-        if isinstance(y, np.ndarray) and y.dtype.kind == "f":
-            # Float targets (regression, soft labels) meet the module's float
-            # output in the criterion; integer class labels stay as they are.
-            y = self._cast_float_array(y)
-        return super().get_dataset(X, y)
+        return super().get_dataset(X, self._prepare_y(y))
+
+    def _prepare_y(self, y):
+        if not (isinstance(y, np.ndarray) and y.dtype.kind == "f"):
+            return y
+        if not np.isfinite(y).all():
+            raise ValueError(
+                f"{type(self).__name__}: y contains NaN or infinity; drop or impute "
+                "those samples first."
+            )
+        if isinstance(self, NeuralNetClassifier) and y.ndim == 1:
+            if np.array_equal(y, np.round(y)):
+                # Class labels stored as floats (1.0, 2.0): the criterion wants
+                # class indices.
+                return y.astype(np.int64)
+        # Float targets (regression, soft labels) meet the module's float
+        # output in the criterion.
+        return self._cast_float_array(y)
 
     def _initialize_module(self, *args, **kwargs):
         # Output shapes belong to the module being (re)built; set_params
@@ -173,12 +184,23 @@ class InspectableMixin(TransformerMixin):
     # middle of training (Dropout off, BatchNorm statistics updated by the
     # inspected samples) and hand it back in the wrong mode.
 
+    def initialize(self):
+        # A net started afresh has seen no input yet (a module rebuilt by
+        # set_params keeps the input it was fitted on).
+        for key in ("input_shape_", "input_dtype_", "input_shapes_", "n_features_in_"):
+            self.__dict__.pop(key, None)
+        return super().initialize()
+
     def fit(self, X, y=None, **fit_params):
+        X, y = _data.as_array_if_array_like(X), _data.as_array_if_array_like(y)
         with inspection_lock(self):
             return super().fit(X, y, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
+        X, y = _data.as_array_if_array_like(X), _data.as_array_if_array_like(y)
         with inspection_lock(self):
+            if not self.initialized_:
+                self.initialize()
             self._record_input(X)
             return super().partial_fit(X, y, classes=classes, **fit_params)
 
@@ -199,9 +221,22 @@ class InspectableMixin(TransformerMixin):
             _data.check_array_input(X, None, what)
         elif isinstance(X, Mapping):
             _data.check_dict_input(X, None, what)
-        for key in ("input_shape_", "input_dtype_", "input_shapes_"):
-            self.__dict__.pop(key, None)
-        for key, value in _data.fit_input_attributes(X).items():
+        attrs = _data.fit_input_attributes(X)
+        for key in ("input_shape_", "input_shapes_"):
+            # The module was fitted on that shape: training goes on with it.
+            if (
+                key in self.__dict__
+                and attrs.get(key, self.__dict__[key]) != (self.__dict__[key])
+            ):
+                if key == "input_shape_" and len(self.input_shape_) == 1:
+                    _data.check_array_input(
+                        X, self.input_shape_, what, type(self).__name__
+                    )
+                raise ValueError(
+                    f"{what}: each sample has shape {attrs.get(key)}, but the net "
+                    f"was trained on {self.__dict__[key]}; call fit() to start over."
+                )
+        for key, value in attrs.items():
             setattr(self, key, value)
 
     # ------------------------------------------------------------------
@@ -538,6 +573,7 @@ class InspectableMixin(TransformerMixin):
             fitted=self._fitted_input(),
             dataset_batches=lambda X, size: _data.DatasetBatches(self, X, size),
             what=what,
+            owner=what,
         )
 
     # ------------------------------------------------------------------

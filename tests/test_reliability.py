@@ -182,12 +182,15 @@ BAD_TABULAR = {
     "no_features": (lambda X: X[:, :0], r"0 feature\(s\)"),
     "nan": (lambda X: _with(X, np.nan), "NaN or infinity"),
     "inf": (lambda X: _with(X, -np.inf), "NaN or infinity"),
-    "few_features": (lambda X: X[:, :5], "5 features, but the net was fitted with 13"),
+    "few_features": (
+        lambda X: X[:, :5],
+        "5 features, but InspectableNeuralNetClassifier is expecting 13",
+    ),
     "many_features": (
         lambda X: np.hstack([X, X]),
-        "26 features, but the net was fitted with 13",
+        "26 features, but InspectableNeuralNetClassifier is expecting 13",
     ),
-    "one_dimensional": (lambda X: X[0], r"shape \(\), but .* shape \(13,\)"),
+    "one_dimensional": (lambda X: X[0], r"got a 1-D array. Reshape your data"),
     "three_dimensional": (lambda X: X[:, :, None], r"shape \(13, 1\)"),
     "strings": (lambda X: X.astype(str), "must be numeric"),
     "complex": (lambda X: X.astype(complex), "Complex data not supported"),
