@@ -28,7 +28,7 @@ variant of ``examples/digits_weight_updates.py``.
    per frame, pillow writer); skviz runs ``NetworkUpdateAnimation``.
    Target: skviz <= 0.5x the baseline's time.
 3. **Colours for 1,000 frames.** The seed's ``create_colors`` loop vs.
-   ``skviz.animate._network.update_colors`` on the same update arrays with
+   ``skviz.animate.update_colors`` on the same update arrays with
    the same centre and threshold. Target: >= 50x faster. The colours are
    compared, and the thresholds skviz computes itself are compared with
    the seed's.
@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import seed003_baseline as seed
 
-from skviz.animate._network import (
+from skviz.animate import (
     NetworkUpdateAnimation,
     update_colors,
     update_thresholds,

@@ -225,6 +225,19 @@ def test_from_recorder_uses_the_recorded_updates(recorder):
         NetworkUpdateAnimation.from_recorder(rec, "dense0")
 
 
+def test_from_a_saved_recording(recorder, tmp_path):
+    from skviz.record import load
+
+    net, rec = recorder
+    rec.save(tmp_path / "rec")
+    loaded = NetworkUpdateAnimation.from_recorder(load(tmp_path / "rec"))
+    live = NetworkUpdateAnimation.from_estimator(net)
+    np.testing.assert_array_equal(loaded.colors, live.colors)
+    assert loaded.frame_titles == live.frame_titles
+    with pytest.raises(TypeError, match="Recording"):
+        NetworkUpdateAnimation.from_recorder(net)
+
+
 def test_gif_has_one_frame_per_update(recorder, tmp_path, capsys):
     _, rec = recorder
     anim = NetworkUpdateAnimation.from_recorder(rec, frames=5)

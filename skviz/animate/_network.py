@@ -216,12 +216,14 @@ class NetworkUpdateAnimation(BaseAnimation):
 
     @classmethod
     def from_recorder(cls, recorder, layers: Sequence[str] | None = None, **kwargs):
-        """Build the animation from a :class:`~skviz.record.WeightRecorder`.
+        """Build the animation from a recording of weights.
 
         Parameters
         ----------
-        recorder : WeightRecorder
-            With the weights of consecutive Linear layers recorded.
+        recorder : WeightRecorder or Recording
+            A fitted :class:`~skviz.record.WeightRecorder`, or a
+            :class:`~skviz.record.Recording` (``skviz.record.load``), with the
+            weights of consecutive Linear layers recorded.
         layers : sequence of str, optional
             Layer (``"l3"``) or parameter (``"l3.weight"``) names, first to
             last. Default: every recorded 2-D ``*.weight``, in module order.
@@ -229,23 +231,16 @@ class NetworkUpdateAnimation(BaseAnimation):
             As for :meth:`from_updates` (``frames``, ``top_fraction``,
             ``scaling``, ``max_units``, ``labels``, colours).
         """
-        from ..record import WeightRecorder
+        from ..record import as_recording
 
-        if not isinstance(recorder, WeightRecorder):
-            raise TypeError(
-                f"recorder must be a WeightRecorder, got {type(recorder).__name__}."
-            )
-        recorder._check_initialized()
+        recording = as_recording(recorder)
+        names, shapes = recording.param_names, recording.shapes
         if layers is None:
-            params = [
-                n
-                for n in recorder.param_names_
-                if n.endswith(".weight") and len(recorder.shapes_[n]) == 2
-            ]
+            params = [n for n in names if n.endswith(".weight") and len(shapes[n]) == 2]
             if not params:
                 raise ValueError(
                     "The recorder holds no 2-D weight; record Linear layers "
-                    f"(recorded: {recorder.param_names_})."
+                    f"(recorded: {names})."
                 )
         else:
             if isinstance(layers, str):
@@ -254,26 +249,24 @@ class NetworkUpdateAnimation(BaseAnimation):
                 )
             params = [_weight_name(str(layer)) for layer in layers]
             for p in params:
-                if p not in recorder.param_names_:
+                if p not in names:
+                    raise ValueError(f"{p!r} was not recorded; recorded: {names}.")
+                if len(shapes[p]) != 2:
                     raise ValueError(
-                        f"{p!r} was not recorded; recorded: {recorder.param_names_}."
-                    )
-                if len(recorder.shapes_[p]) != 2:
-                    raise ValueError(
-                        f"{p!r} has shape {recorder.shapes_[p]}; the diagram needs "
+                        f"{p!r} has shape {shapes[p]}; the diagram needs "
                         "2-D (Linear) weights."
                     )
-        if recorder.n_steps_ < 2:
+        if recording.n_steps < 2:
             raise ValueError(
                 "The recording has fewer than two snapshots: no update to show."
             )
-        updates = [recorder.updates(p) for p in params]
+        updates = [recording.updates(p) for p in params]
         return cls.from_updates(
             updates,
             layers=[_layer_label(p) for p in params],
-            steps=recorder.steps_[1:],
-            epochs=recorder.epochs_[1:],
-            batches=recorder.batches_[1:],
+            steps=recording.steps[1:],
+            epochs=recording.epochs[1:],
+            batches=recording.batches[1:],
             **kwargs,
         )
 
