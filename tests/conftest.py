@@ -67,3 +67,23 @@ def cnn_net(digits):
     """The small digits CNN after 2 epochs on 300 images."""
     X, y = digits
     return make_net(DigitsCNN, max_epochs=2, lr=0.1).fit(X[:300], y[:300])
+
+
+@pytest.fixture(scope="module")
+def wine_fit():
+    """``(net, X, y)``: the wine MLP fitted on a DataFrame of scaled features.
+
+    The net counts its capture passes (``n_capture_calls_``); see
+    ``_plot_helpers.py``.
+    """
+    from _plot_helpers import fitted_wine
+
+    return fitted_wine()
+
+
+@pytest.fixture(scope="module")
+def digits_fit():
+    """``(net, X, y)``: the small digits CNN fitted on 300 images."""
+    from _plot_helpers import fitted_digits
+
+    return fitted_digits()

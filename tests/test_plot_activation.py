@@ -30,7 +30,7 @@ from skviz.plot import ActivationDisplay
 
 
 @pytest.fixture(scope="module")
-def wine():
+def wine_split():
     X, y = load_wine(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X.astype(np.float32), y, test_size=0.2, random_state=42
@@ -56,15 +56,15 @@ def _wine_net(X_train, y_train, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def wine_net(wine):
-    X_train, _, y_train, _ = wine
+def wine_split_net(wine_split):
+    X_train, _, y_train, _ = wine_split
     return _wine_net(X_train, y_train)
 
 
 @pytest.fixture
-def net(wine_net):
+def net(wine_split_net):
     # Tests change inspection state or weights; each gets its own copy.
-    return copy.deepcopy(wine_net)
+    return copy.deepcopy(wine_split_net)
 
 
 def _hooked_dense0(net, X):
@@ -100,8 +100,8 @@ def _no_hooks(module):
 # ----------------------------------------------------------------------
 
 
-def test_data_equals_hand_registered_hook(net, wine):
-    _, X_test, _, y_test = wine
+def test_data_equals_hand_registered_hook(net, wine_split):
+    _, X_test, _, y_test = wine_split
     expected = _hooked_dense0(net, X_test)
     disp = net.plot_activation("dense0", X_test, y_test, activation="relu")
 
@@ -118,8 +118,8 @@ def test_data_equals_hand_registered_hook(net, wine):
     assert _no_hooks(net.module_)
 
 
-def test_rows_sorted_by_class_with_separators(net, wine):
-    _, X_test, _, y_test = wine
+def test_rows_sorted_by_class_with_separators(net, wine_split):
+    _, X_test, _, y_test = wine_split
     disp = net.plot_activation("dense0", X_test, y_test, activation="relu")
     classes = disp.row_classes_
     assert np.all(np.diff(classes) >= 0)
@@ -132,8 +132,8 @@ def test_rows_sorted_by_class_with_separators(net, wine):
     np.testing.assert_array_equal(boundaries, expected)
 
 
-def test_labels_title_and_misclassified_rows(net, wine):
-    X_test = wine[1]
+def test_labels_title_and_misclassified_rows(net, wine_split):
+    X_test = wine_split[1]
     X5 = X_test[:5]
     pred = net.predict(X5)
     y5 = pred.copy()
@@ -159,8 +159,8 @@ def test_labels_title_and_misclassified_rows(net, wine):
     assert len(ax.texts) == disp.data_.size
 
 
-def test_colour_limits(net, wine):
-    _, X_test, _, y_test = wine
+def test_colour_limits(net, wine_split):
+    _, X_test, _, y_test = wine_split
     pre = net.plot_activation("dense0", X_test, y_test)
     assert pre.data_.min() < 0
     assert pre.vmin_ == pytest.approx(-pre.vmax_)
@@ -174,8 +174,8 @@ def test_colour_limits(net, wine):
     assert post.cmap_ != "RdBu_r"
 
 
-def test_dead_unit_detected_and_marked(net, wine):
-    _, X_test, _, y_test = wine
+def test_dead_unit_detected_and_marked(net, wine_split):
+    _, X_test, _, y_test = wine_split
     with torch.no_grad():
         net.module_.dense0.weight[4] = 0.0
         net.module_.dense0.bias[4] = -1.0
@@ -198,8 +198,8 @@ def test_dead_unit_detected_and_marked(net, wine):
     np.testing.assert_allclose(disp.data_[:, 4], -1.0)
 
 
-def test_no_dead_units_no_legend(net, wine):
-    _, X_test, _, y_test = wine
+def test_no_dead_units_no_legend(net, wine_split):
+    _, X_test, _, y_test = wine_split
     A = _manual_dense0(net, X_test)
     disp = net.plot_activation("dense0", X_test, y_test, activation="relu")
     expected = np.flatnonzero((A > 0).sum(axis=0) == 0)
@@ -214,8 +214,8 @@ def test_no_dead_units_no_legend(net, wine):
 
 
 @pytest.fixture(scope="module")
-def wine500(wine):
-    X_train, X_test, y_train, y_test = wine
+def wine500(wine_split):
+    X_train, X_test, y_train, y_test = wine_split
     X = np.concatenate([X_train, X_test])
     y = np.concatenate([y_train, y_test])
     idx = np.random.default_rng(0).integers(0, len(X), 500)
@@ -286,8 +286,8 @@ def test_many_units_ticks_thinned_and_readable(n_units, figsize):
 # ----------------------------------------------------------------------
 
 
-def test_draws_on_given_axes(net, wine):
-    _, X_test, _, y_test = wine
+def test_draws_on_given_axes(net, wine_split):
+    _, X_test, _, y_test = wine_split
     fig, (ax0, ax1) = plt.subplots(1, 2)
     before = plt.get_fignums()
     disp = net.plot_activation("dense1", X_test, y_test, activation="relu", ax=ax1)
@@ -301,16 +301,16 @@ def test_draws_on_given_axes(net, wine):
     assert plt.get_fignums() == before
 
 
-def test_new_figure_when_no_axes(net, wine):
-    _, X_test, _, y_test = wine
+def test_new_figure_when_no_axes(net, wine_split):
+    _, X_test, _, y_test = wine_split
     before = len(plt.get_fignums())
     disp = net.plot_activation("dense0", X_test[:5], y_test[:5])
     assert len(plt.get_fignums()) == before + 1
     assert disp.figure_ is disp.ax_.figure
 
 
-def test_hooks_removed_and_inputs_untouched(net, wine):
-    _, X_test, _, y_test = wine
+def test_hooks_removed_and_inputs_untouched(net, wine_split):
+    _, X_test, _, y_test = wine_split
     X, y = X_test.copy(), y_test.copy()
     ActivationDisplay.from_estimator(net, X, y, layer="dense0", activation="relu")
     assert _no_hooks(net.module_)
@@ -318,8 +318,8 @@ def test_hooks_removed_and_inputs_untouched(net, wine):
     np.testing.assert_array_equal(y, y_test)
 
 
-def test_nan_activations_warn_and_mask(net, wine):
-    _, X_test, _, y_test = wine
+def test_nan_activations_warn_and_mask(net, wine_split):
+    _, X_test, _, y_test = wine_split
     with torch.no_grad():
         net.module_.dense0.weight[2, 0] = float("nan")
     with pytest.warns(NonFiniteWarning, match="non-finite"):
@@ -341,8 +341,8 @@ def test_inf_in_aggregation_is_left_out():
     np.testing.assert_allclose(disp.data_, [[2.0, 2.0], [5.0, 4.0]])
 
 
-def test_dataframe_index_names_rows(net, wine):
-    _, X_test, _, y_test = wine
+def test_dataframe_index_names_rows(net, wine_split):
+    _, X_test, _, y_test = wine_split
     frame = pd.DataFrame(X_test[:3], index=[101, 202, 303])
     disp = net.plot_activation("dense0", frame, y_test[:3])
     assert sorted(label.split()[0] for label in disp.row_labels_) == [
@@ -353,8 +353,8 @@ def test_dataframe_index_names_rows(net, wine):
 
 
 @pytest.mark.parametrize("cls", [InspectableNeuralNetRegressor, InspectableNeuralNet])
-def test_regressor_rows_by_sample_index(cls, wine):
-    X_train, X_test, _, _ = wine
+def test_regressor_rows_by_sample_index(cls, wine_split):
+    X_train, X_test, _, _ = wine_split
     target = X_train[:, :3].copy()
     torch.manual_seed(0)
     kwargs = {} if cls is InspectableNeuralNetRegressor else {"criterion": nn.MSELoss}
@@ -391,14 +391,14 @@ def test_regressor_rows_by_sample_index(cls, wine):
         ({"annotate": "yes"}, "annotate must be"),
     ],
 )
-def test_bad_arguments(net, wine, kwargs, match):
-    _, X_test, _, y_test = wine
+def test_bad_arguments(net, wine_split, kwargs, match):
+    _, X_test, _, y_test = wine_split
     with pytest.raises(ValueError, match=match):
         net.plot_activation("dense0", X_test, y_test, **kwargs)
 
 
-def test_bad_y_is_rejected_before_any_work(net, wine, monkeypatch):
-    _, X_test, _, y_test = wine
+def test_bad_y_is_rejected_before_any_work(net, wine_split, monkeypatch):
+    _, X_test, _, y_test = wine_split
 
     def fail(*args, **kwargs):
         raise AssertionError("no capture may run")
@@ -428,8 +428,8 @@ def test_constructor_only_stores():
 # ----------------------------------------------------------------------
 
 
-def test_layer_is_positional_after_y_and_required(net, wine):
-    _, X_test, _, y_test = wine
+def test_layer_is_positional_after_y_and_required(net, wine_split):
+    _, X_test, _, y_test = wine_split
     disp = ActivationDisplay.from_estimator(net, X_test[:4], y_test[:4], "dense0")
     kw = ActivationDisplay.from_estimator(net, X_test[:4], y_test[:4], layer="dense0")
     np.testing.assert_array_equal(disp.data_, kw.data_)
@@ -437,8 +437,8 @@ def test_layer_is_positional_after_y_and_required(net, wine):
         ActivationDisplay.from_estimator(net, X_test[:4], y_test[:4])
 
 
-def test_class_names_in_row_labels(net, wine):
-    _, X_test, _, y_test = wine
+def test_class_names_in_row_labels(net, wine_split):
+    _, X_test, _, y_test = wine_split
     names = ["barolo", "grignolino", "barbera"]
     X5 = X_test[:5]
     pred = net.predict(X5)

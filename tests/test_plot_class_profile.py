@@ -6,18 +6,13 @@ import numpy as np
 import pytest
 
 from skviz.plot import ClassProfileDisplay
-from tests._plot_helpers import fitted_wine, no_new_figures, tick_texts, wine_forward
+from tests._plot_helpers import no_new_figures, tick_texts, wine_forward
 
 WINES = ["barolo", "grignolino", "barbera"]
 
 
-@pytest.fixture(scope="module")
-def wine():
-    return fitted_wine()
-
-
-def test_class_profile_display_matches_manual(wine):
-    net, X, y = wine
+def test_class_profile_display_matches_manual(wine_fit):
+    net, X, y = wine_fit
     disp = net.plot_class_profile(X, y, "dense0", activation="relu", kind="errorbar")
     A = np.maximum(wine_forward(net, X)["dense0"], 0)
     means = np.stack([A[y == c].mean(0) for c in range(3)])
@@ -61,8 +56,8 @@ def test_class_profile_heatmap_iqr_and_ax():
         ClassProfileDisplay.from_activations(A, y, kind="bars")
 
 
-def test_class_names_in_legend_ticks_and_heatmap_rows(wine):
-    net, X, y = wine
+def test_class_names_in_legend_ticks_and_heatmap_rows(wine_fit):
+    net, X, y = wine_fit
     disp = net.plot_class_profile(
         X, y, "dense0", activation="relu", kind="errorbar", class_names=WINES
     )

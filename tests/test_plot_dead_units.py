@@ -14,20 +14,14 @@ from skviz import analysis, reports
 from skviz.analysis import NonFiniteWarning
 from skviz.plot import DeadUnitsDisplay
 from tests._plot_helpers import (
-    fitted_wine,
     make_net,
     no_new_figures,
     wine_forward,
 )
 
 
-@pytest.fixture(scope="module")
-def wine():
-    return fitted_wine()
-
-
-def test_dead_units_report_one_pass_matches_manual_forward(wine):
-    net, X, y = wine
+def test_dead_units_report_one_pass_matches_manual_forward(wine_fit):
+    net, X, y = wine_fit
     net = copy.deepcopy(net)
     with torch.no_grad():  # unit 3 of dense0 can never fire
         net.module_.dense0.weight[3] = 0.0
@@ -53,8 +47,8 @@ def test_dead_units_report_one_pass_matches_manual_forward(wine):
     assert report[report.layer == "dense0"]["n_classes_active"].tolist() == n_cls
 
 
-def test_dead_units_activation_per_layer_and_tol(wine):
-    net, X, _ = wine
+def test_dead_units_activation_per_layer_and_tol(wine_fit):
+    net, X, _ = wine_fit
     report = net.dead_units_report(
         X, layers=["dense0"], activation={"dense0": "relu"}, tol=0.5
     )
@@ -105,8 +99,8 @@ def test_saturated_units_found_from_tanh_module():
     assert "2 saturated" in disp.axes_[1, 0].get_title(loc="left")
 
 
-def test_dead_units_display_content_and_axes(wine):
-    net, X, _ = wine
+def test_dead_units_display_content_and_axes(wine_fit):
+    net, X, _ = wine_fit
     fig, axes = plt.subplots(3, 1)
     disp = no_new_figures(
         lambda: DeadUnitsDisplay.from_estimator(net, X, axes=axes, activation="relu")
@@ -133,8 +127,8 @@ def test_dead_units_display_marks_dead_and_warns_on_nan():
     assert "10 samples" in disp.figure_._suptitle.get_text()
 
 
-def test_dead_units_report_checks_arguments_before_the_forward(wine):
-    net, X, _ = wine
+def test_dead_units_report_checks_arguments_before_the_forward(wine_fit):
+    net, X, _ = wine_fit
     net.n_capture_calls_ = 0
     with pytest.raises(ValueError, match="saturation_threshold"):
         net.dead_units_report(X, saturation_threshold=1.5)
@@ -145,8 +139,8 @@ def test_dead_units_report_checks_arguments_before_the_forward(wine):
     assert net.n_capture_calls_ == 0
 
 
-def test_report_module_is_the_net_method_and_records_its_context(wine):
-    net, X, y = wine
+def test_report_module_is_the_net_method_and_records_its_context(wine_fit):
+    net, X, y = wine_fit
     from_net = net.dead_units_report(X, y)
     direct = reports.dead_units_report(net, X, y)
     pd.testing.assert_frame_equal(from_net, direct)
@@ -157,8 +151,8 @@ def test_report_module_is_the_net_method_and_records_its_context(wine):
     }
 
 
-def test_layers_come_after_y(wine):
-    net, X, y = wine
+def test_layers_come_after_y(wine_fit):
+    net, X, y = wine_fit
     report = net.dead_units_report(X, None, ["dense1"])
     assert report["layer"].unique().tolist() == ["dense1"]
     assert "n_classes_active" not in report

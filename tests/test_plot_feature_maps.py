@@ -7,16 +7,11 @@ import pytest
 
 from skviz.analysis import NonFiniteWarning
 from skviz.plot import FeatureMapDisplay
-from tests._plot_helpers import cnn_forward, fitted_digits, no_new_figures
+from tests._plot_helpers import cnn_forward, no_new_figures
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return fitted_digits()
-
-
-def test_feature_maps_match_manual_forward_in_one_pass(digits):
-    net, X, y = digits
+def test_feature_maps_match_manual_forward_in_one_pass(digits_fit):
+    net, X, y = digits_fit
     net.n_capture_calls_ = 0
     disp = net.plot_feature_maps(X, y, ["cnn1", "act1", "pool1"], samples=[4, 0, 7])
     assert net.n_capture_calls_ == 1
@@ -36,8 +31,8 @@ def test_feature_maps_match_manual_forward_in_one_pass(digits):
     assert lo == -hi == pytest.approx(-np.abs(manual["cnn1"]).max(), rel=1e-5)
 
 
-def test_feature_maps_channel_selection_and_axes(digits):
-    net, X, _ = digits
+def test_feature_maps_channel_selection_and_axes(digits_fit):
+    net, X, _ = digits_fit
     fig, axes = plt.subplots(2, 3)
     disp = no_new_figures(
         lambda: FeatureMapDisplay.from_estimator(
@@ -56,8 +51,8 @@ def test_feature_maps_channel_selection_and_axes(digits):
         FeatureMapDisplay.from_estimator(net, X, None, "act1", channels=[9])
 
 
-def test_feature_maps_2d_layer_error_names_map_layers(digits):
-    net, X, _ = digits
+def test_feature_maps_2d_layer_error_names_map_layers(digits_fit):
+    net, X, _ = digits_fit
     with pytest.raises(
         ValueError, match=r"'fc1' -> \(32,\).*\['cnn1', 'act1', 'pool1'\]"
     ):
@@ -74,10 +69,10 @@ def test_feature_maps_nan_warning_and_per_map_scale():
     assert "own colour scale" in disp.figure_._suptitle.get_text()
 
 
-def test_feature_maps_input_images_from_any_layout(digits):
+def test_feature_maps_input_images_from_any_layout(digits_fit):
     from skviz.plot._feature_maps import _as_images
 
-    _, X, _ = digits
+    _, X, _ = digits_fit
     flat = X[:2].reshape(2, 64)
     np.testing.assert_array_equal(_as_images(flat, (8, 8)), X[:2, 0])
     np.testing.assert_array_equal(_as_images(X[:2], None), X[:2, 0])
@@ -94,8 +89,8 @@ def test_feature_maps_input_images_from_any_layout(digits):
         FeatureMapDisplay({"m": np.ones((2, 3))})
 
 
-def test_class_names_in_row_labels(digits):
-    net, X, y = digits
+def test_class_names_in_row_labels(digits_fit):
+    net, X, y = digits_fit
     names = [f"digit {d}" for d in range(10)]
     disp = net.plot_feature_maps(X, y, "act1", samples=[0, 1], class_names=names)
     labels = [disp.axes_[i, 0].get_ylabel() for i in range(2)]
@@ -108,8 +103,8 @@ def test_class_names_in_row_labels(digits):
         assert labels[1] == f"#1: {y[1]}"
 
 
-def test_layers_come_after_y_and_are_required(digits):
-    net, X, y = digits
+def test_layers_come_after_y_and_are_required(digits_fit):
+    net, X, y = digits_fit
     disp = FeatureMapDisplay.from_estimator(net, X, y, ["act1"], samples=1)
     assert list(disp.maps_) == ["act1"]
     disp = FeatureMapDisplay.from_estimator(net, X, layers="pool1", samples=1)

@@ -7,16 +7,11 @@ import pytest
 from skviz.analysis import NonFiniteWarning, history_frame
 from skviz.plot import TrainingCurvesDisplay
 from tests._models import WineClassifier
-from tests._plot_helpers import fitted_digits, make_net, no_new_figures
+from tests._plot_helpers import make_net, no_new_figures
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return fitted_digits()
-
-
-def test_training_curves_from_history_flags(digits):
-    net, _, _ = digits
+def test_training_curves_from_history_flags(digits_fit):
+    net, _, _ = digits_fit
     n_epochs = len(net.history)
     disp = net.plot_training_curves()
     assert len(net.history) == n_epochs  # nothing re-recorded

@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 
 from skviz.plot import KernelGridDisplay
-from tests._plot_helpers import fitted_digits, fitted_wine, no_new_figures
+from tests._plot_helpers import no_new_figures
 
 
-@pytest.fixture(scope="module")
-def wine():
-    return fitted_wine()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return fitted_digits()
-
-
-def test_kernel_grid_shared_scale_matches_weights(digits):
-    net, _, _ = digits
+def test_kernel_grid_shared_scale_matches_weights(digits_fit):
+    net, _, _ = digits_fit
     disp = net.plot_kernels("cnn1")
     W = net.module_.cnn1.weight.detach().numpy()
     np.testing.assert_array_equal(disp.kernels_, W)
@@ -58,11 +48,11 @@ def test_kernel_grid_per_kernel_scale_and_selection():
         KernelGridDisplay.from_weights(W, scale="global")
 
 
-def test_kernel_grid_error_names_conv_layers(digits, wine):
+def test_kernel_grid_error_names_conv_layers(digits_fit, wine_fit):
     with pytest.raises(ValueError, match=r"'fc1' is Linear.*\['cnn1'\]"):
-        digits[0].plot_kernels("fc1")
+        digits_fit[0].plot_kernels("fc1")
     with pytest.raises(ValueError, match=r"no nn\.Conv2d layer"):
-        wine[0].plot_kernels("dense0")
+        wine_fit[0].plot_kernels("dense0")
 
 
 def test_mosaic_is_computed_before_drawing():

@@ -8,18 +8,13 @@ import torch
 
 from skviz.analysis import NonFiniteWarning
 from skviz.plot import MisclassifiedDisplay
-from tests._plot_helpers import fitted_wine, no_new_figures, tick_texts, wine_forward
+from tests._plot_helpers import no_new_figures, tick_texts, wine_forward
 
 WINES = ["barolo", "grignolino", "barbera"]
 
 
-@pytest.fixture(scope="module")
-def wine():
-    return fitted_wine()
-
-
-def test_misclassified_display_matches_manual(wine):
-    net, X, y = wine
+def test_misclassified_display_matches_manual(wine_fit):
+    net, X, y = wine_fit
     y_noisy = y.copy()
     y_noisy[[0, 1, 70]] = [1, 2, 0]  # guaranteed errors against the truth
     disp = net.plot_misclassified(X, y_noisy, "dense0", activation="relu")
@@ -43,8 +38,8 @@ def test_misclassified_display_matches_manual(wine):
     assert f"{len(wrong)} of {len(X)} samples misclassified" in disp.ax_.get_title()
 
 
-def test_misclassified_none_is_graceful(wine):
-    net, X, _ = wine
+def test_misclassified_none_is_graceful(wine_fit):
+    net, X, _ = wine_fit
     y_pred = net.predict(X)
     _, ax = plt.subplots()
     disp = no_new_figures(
@@ -73,8 +68,8 @@ def test_misclassified_from_predictions_conv_and_nan():
     assert "channel" in disp.ax_.get_xlabel()
 
 
-def test_class_names_in_row_labels(wine):
-    net, X, y = wine
+def test_class_names_in_row_labels(wine_fit):
+    net, X, y = wine_fit
     y_noisy = y.copy()
     y_noisy[[0, 1]] = [1, 2]  # class 0 samples labelled as 1 and 2
     pred = net.predict(X)

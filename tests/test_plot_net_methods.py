@@ -13,24 +13,19 @@ from sklearn.base import clone
 
 from skviz import InspectableNeuralNetClassifier
 from tests._models import WineClassifier
-from tests._plot_helpers import fitted_wine, make_net
+from tests._plot_helpers import make_net
 
 
-@pytest.fixture(scope="module")
-def wine():
-    return fitted_wine()
-
-
-def test_mixin_keeps_clone_and_pickle(wine):
-    net, X, _ = wine
+def test_mixin_keeps_clone_and_pickle(wine_fit):
+    net, X, _ = wine_fit
     net.plot_weights("dense0")
     assert clone(net).get_params().keys() == net.get_params().keys()
     restored = pickle.loads(pickle.dumps(net))
     np.testing.assert_allclose(restored.predict_proba(X), net.predict_proba(X))
 
 
-def test_inputs_not_modified(wine):
-    net, X, y = wine
+def test_inputs_not_modified(wine_fit):
+    net, X, y = wine_fit
     X0, y0 = X.copy(), y.copy()
     net.plot_misclassified(X, y, "dense0")
     net.plot_class_profile(X, y, "dense0")
@@ -39,8 +34,8 @@ def test_inputs_not_modified(wine):
     np.testing.assert_array_equal(y, y0)
 
 
-def test_reuses_latest_inspection_samples(wine):
-    net, X_test, y_test = wine
+def test_reuses_latest_inspection_samples(wine_fit):
+    net, X_test, y_test = wine_fit
     net = copy.deepcopy(net)  # the test changes its inspection state
     net.transform_layer(X_test[:7], "dense1")
     disp = net.plot_activation("dense0", activation="relu")
@@ -56,8 +51,8 @@ def test_reuses_latest_inspection_samples(wine):
     np.testing.assert_array_equal(disp.row_classes_, np.sort(y_test[:4]))
 
 
-def test_no_samples_yet_is_a_clear_error(wine):
-    _, X, y = wine
+def test_no_samples_yet_is_a_clear_error(wine_fit):
+    _, X, y = wine_fit
     fresh = make_net(WineClassifier, max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="plot_activation needs samples"):
         fresh.plot_activation("dense0")
@@ -89,8 +84,8 @@ def test_one_argument_order(method, positional):
     assert _positional(getattr(InspectableNeuralNetClassifier, method)) == positional
 
 
-def test_displays_leave_the_reused_samples_alone(wine):
-    net, X, y = wine
+def test_displays_leave_the_reused_samples_alone(wine_fit):
+    net, X, y = wine_fit
     net = copy.deepcopy(net)
     net.transform_layer(X[:3], "dense1")
     kept = net.inspection_X_

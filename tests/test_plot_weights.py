@@ -7,21 +7,11 @@ import pytest
 
 from skviz.analysis import NonFiniteWarning
 from skviz.plot import WeightHeatmapDisplay
-from tests._plot_helpers import fitted_digits, fitted_wine, no_new_figures
+from tests._plot_helpers import no_new_figures
 
 
-@pytest.fixture(scope="module")
-def wine():
-    return fitted_wine()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return fitted_digits()
-
-
-def test_weight_heatmap_matches_parameters_with_feature_names(wine):
-    net, X, _ = wine
+def test_weight_heatmap_matches_parameters_with_feature_names(wine_fit):
+    net, X, _ = wine_fit
     disp = net.plot_weights("dense0")
     W = net.module_.dense0.weight.detach().numpy()
     b = net.module_.dense0.bias.detach().numpy()
@@ -36,8 +26,8 @@ def test_weight_heatmap_matches_parameters_with_feature_names(wine):
     assert "bias" in disp.colorbar_.ax.get_ylabel()
 
 
-def test_weight_heatmap_deeper_layer_has_no_feature_names(wine):
-    net, _, _ = wine
+def test_weight_heatmap_deeper_layer_has_no_feature_names(wine_fit):
+    net, _, _ = wine_fit
     disp = WeightHeatmapDisplay.from_estimator(net, "dense1")
     assert disp.feature_names_[0] == "in 0"
     with pytest.raises(ValueError, match="feature_names has 3 names"):
@@ -62,8 +52,8 @@ def test_weight_heatmap_wide_layer_top_k_by_norm():
     assert full.image_.shape == (8, 512)
 
 
-def test_weight_heatmap_errors_name_working_layers(digits, wine):
-    net, _, _ = digits
+def test_weight_heatmap_errors_name_working_layers(digits_fit, wine_fit):
+    net, _, _ = digits_fit
     with pytest.raises(ValueError, match=r"'cnn1' is Conv2d.*\['fc1', 'fc2'\]"):
         net.plot_weights("cnn1")
     with pytest.raises(ValueError, match="Did you mean"):

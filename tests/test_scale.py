@@ -10,11 +10,9 @@ import pytest
 import torch
 from _models import FailingNet, WineClassifier
 from _refs import ForwardCounter
-from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skviz import InspectableNeuralNetClassifier
@@ -32,12 +30,6 @@ def make_net(module=WineClassifier, **kwargs):
     }
     params.update(kwargs)
     return InspectableNeuralNetClassifier(module, **params)
-
-
-@pytest.fixture(scope="module")
-def wine():
-    X, y = load_wine(return_X_y=True)
-    return StandardScaler().fit_transform(X).astype(np.float32), y
 
 
 @pytest.fixture(scope="module")
