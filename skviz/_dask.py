@@ -8,6 +8,7 @@ once per worker process.
 
 from __future__ import annotations
 
+import math
 import pickle
 import threading
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_dask_array", "transform_dask"]
+__all__ = ["check_dask_input", "is_dask_array", "transform_dask"]
 
 
 def is_dask_array(X: Any) -> bool:
@@ -45,6 +46,25 @@ def _block_layers(block: np.ndarray, token: str, payload: bytes, names, kwargs):
     # capture_layers, not transform_layers: the cached net must not keep a
     # reference to every chunk it saw (``inspection_X_``).
     return _worker_net(token, payload).capture_layers(block, list(names), **kwargs)
+
+
+def check_dask_input(X, fitted_shape: tuple[int, ...] | None) -> None:
+    """Refuse a dask array whose result could not be laid out, before any task."""
+    if X.ndim and any(math.isnan(rows) for rows in X.chunks[0]):
+        raise ValueError(
+            "The dask array X has chunks of unknown size (after boolean "
+            "indexing, say); the result's chunks must be known. Call "
+            "X.compute_chunk_sizes() first."
+        )
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(
+            "X is an empty dask array (0 samples); pass at least one sample."
+        )
+    if fitted_shape is not None and tuple(X.shape[1:]) != tuple(fitted_shape):
+        raise ValueError(
+            f"each sample of the dask array X has shape {tuple(X.shape[1:])}, but the "
+            f"net was fitted on samples of shape {tuple(fitted_shape)}."
+        )
 
 
 def transform_dask(

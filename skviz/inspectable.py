@@ -21,7 +21,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.utils import to_tensor
 
 from . import _data
-from ._dask import is_dask_array, transform_dask
+from ._dask import check_dask_input, is_dask_array, transform_dask
 from ._sinks import check_distinct_outs, check_out, make_sink
 from .capture import (
     LayerCapture,
@@ -488,8 +488,21 @@ class InspectableMixin(TransformerMixin):
                     "out is not supported for dask inputs: the result is a lazy dask "
                     "array; store it with dask's own to_zarr()/store()."
                 )
-            return self._capture_dask(
-                X, names, activation=activation, flatten=flatten, batch_size=batch_size
+            check_dask_input(X, self.__dict__.get("input_shape_"))
+            shapes = {
+                name: (math.prod(shape),) if flatten else shape
+                for name, shape in self._layer_shapes(names).items()
+            }
+            dtype = numpy_dtype(_data.module_float_dtype(module))
+            return transform_dask(
+                self,
+                X,
+                names,
+                shapes,
+                dict.fromkeys(names, dtype),
+                activation=activation,
+                flatten=flatten,
+                batch_size=batch_size,
             )
         hooked = {r.module: all_modules[r.module] for r in refs}
         source = self._batches(X, batch_size=batch_size)
@@ -523,39 +536,6 @@ class InspectableMixin(TransformerMixin):
             results = capture.finish(source.n)
         self._remember_targets(capture.targets)
         return dict(zip(names, results, strict=True))
-
-    def _capture_dask(self, X, names, *, activation, flatten, batch_size):
-        if X.ndim and any(math.isnan(rows) for rows in X.chunks[0]):
-            raise ValueError(
-                "The dask array X has chunks of unknown size (after boolean "
-                "indexing, say); the result's chunks must be known. Call "
-                "X.compute_chunk_sizes() first."
-            )
-        if X.ndim == 0 or X.shape[0] == 0:
-            raise ValueError(
-                "X is an empty dask array (0 samples); pass at least one sample."
-            )
-        fitted = getattr(self, "input_shape_", None)
-        if fitted is not None and tuple(X.shape[1:]) != tuple(fitted):
-            raise ValueError(
-                f"each sample of the dask array X has shape {tuple(X.shape[1:])}, but the "
-                f"net was fitted on samples of shape {tuple(fitted)}."
-            )
-        shapes = {
-            name: (math.prod(shape),) if flatten else shape
-            for name, shape in self._layer_shapes(names).items()
-        }
-        dtype = numpy_dtype(_data.module_float_dtype(self.inspected_module()))
-        return transform_dask(
-            self,
-            X,
-            names,
-            shapes,
-            dict.fromkeys(names, dtype),
-            activation=activation,
-            flatten=flatten,
-            batch_size=batch_size,
-        )
 
     def _batches(self, X, batch_size: int | None):
         if batch_size is None:
