@@ -65,7 +65,7 @@ def train(activation: type[nn.Module], X, y, epochs: int, seed: int):
         optimizer=torch.optim.Adam,
         lr=0.05,
         max_epochs=epochs,
-        batch_size=-1,  # full batch, as in the seed
+        batch_size=-1,  # full batch: 400 points
         train_split=None,
         verbose=0,
     )

@@ -1,13 +1,13 @@
 """Seeds 001 and 002 on 8x8 digits: feature maps beside the inputs, kernels, curves.
 
-A small CNN with the layer names of seed 001 (``cnn1``, ``act1``, ``pool1``)
+A small CNN with the layers ``cnn1``, ``act1``, ``pool1``
 learns scikit-learn's bundled digits. Then, with one call each and no hooks
 to manage:
 
 * the input image of a few test digits beside the channels of ``cnn1``,
   ``act1`` and ``pool1`` (captured in one forward pass);
-* the 3x3 kernels of ``cnn1`` as images (seed 002);
-* the loss and accuracy per epoch from ``net.history`` (seed 002's curves)
+* the 3x3 kernels of ``cnn1`` as images;
+* the loss and accuracy per epoch from ``net.history``
   and a classification report;
 * which channels and units never fire on the test digits.
 

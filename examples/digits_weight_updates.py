@@ -12,7 +12,7 @@ epoch, and skviz draws the pictures::
 writes into ``--out``:
 
 * ``trajectories.png`` -- the l3 weights that moved most, and their
-  per-batch changes (the seed's two line plots);
+  per-batch changes (line plots of chosen weights and their changes);
 * ``update_histogram.png`` -- histogram of all per-batch changes of l3;
 * ``relative_updates.png`` -- std(update) / std(weight) per layer, log scale;
 * ``weight_ridges.png`` -- each layer's weight distribution over the epoch;
@@ -93,7 +93,7 @@ def main(argv=None):
         batch_size=16,
         lr=1e-3,
         optimizer=torch.optim.Adam,
-        # the module returns logits, as in the seed
+        # the module returns logits
         criterion=nn.CrossEntropyLoss,
         iterator_train__shuffle=True,
         callbacks=[("weights", recorder)],

@@ -1,10 +1,10 @@
 """Seed 000 end to end: what the hidden units of the wine MLP do.
 
-Trains the seed-000 network on scikit-learn's wine data, fitted on a
+Trains a small MLP (ReLU applied functionally) on scikit-learn's wine data, fitted on a
 DataFrame so that the 13 feature names flow into the pictures, then answers
-the article's questions with one call each:
+the usual questions about its layers with one call each:
 
-* the activation heatmap of ``dense0`` for five test wines (the seed's picture);
+* the activation heatmap of ``dense0`` for five test wines (five samples, labelled by class);
 * which units never fire, for any class (``net.dead_units_report``);
 * which inputs drive each unit (weight heatmap labelled with feature names);
 * how misclassified wines differ from correctly classified ones;
@@ -32,7 +32,7 @@ from skviz import InspectableNeuralNetClassifier
 
 
 class WineClassifier(nn.Module):
-    """The network of seed 000: ReLU applied functionally between layers."""
+    """13 -> 20 -> 10 -> 3 MLP: ReLU applied functionally between layers."""
 
     def __init__(self, num_units=20):
         super().__init__()
