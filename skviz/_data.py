@@ -364,6 +364,15 @@ class ArrayBatches:
             return part.to(device=self.device)
         return part.to(device=self.device, dtype=self.dtype, copy=True)
 
+    @property
+    def input_key(self) -> tuple:
+        """What calls on X have in common: the shape of one sample and dtype.
+
+        Facts learned about the module on one call (how often a layer
+        runs) hold for later calls with the same key.
+        """
+        return (type(self).__name__, tuple(self.X.shape[1:]), str(self.X.dtype))
+
     def _rows(self, start: int, stop: int):
         return self.X[start:stop]
 
@@ -407,6 +416,10 @@ class DatasetBatches:
             raise ValueError(
                 "Inspection: X is empty (0 samples); pass at least one sample."
             )
+
+    # Samples of a dataset may differ from call to call (lengths of
+    # sequences): nothing learned on one call is taken for the next.
+    input_key = None
 
     def _loader(self, dataset):
         kwargs = self.net.get_params_for("iterator_valid")

@@ -227,14 +227,26 @@ class LayerCapture:
         Applied to each captured tensor before it is copied.
     hints : mapping of str to int, optional
         Batch axes of references known from earlier calls.
+    calls : mapping of str to int, optional
+        How often each module ran per forward pass in an earlier call on the
+        same kind of input. A reference whose run is then known lets the
+        first forward pass stop early too, and an ambiguous one is refused
+        before any forward pass.
     """
 
-    def __init__(self, modules, refs, open_sink, activation=None, hints=None):
+    def __init__(
+        self, modules, refs, open_sink, activation=None, hints=None, calls=None
+    ):
         self.modules = modules
         self.refs = list(refs)
         self.open_sink = open_sink
         self.activation = activation
         self.hints = dict(hints or {})
+        self.known_calls = dict(calls or {})
+        for ref in self.refs:
+            if ref.module in self.known_calls:
+                select_run(ref, self.known_calls[ref.module])
+        self._ran_to_end = False
         self.targets: list[Target] = []
         self.sinks: list[Any] = []
         self._by_module: dict[str, list[int]] = {}
@@ -292,6 +304,9 @@ class LayerCapture:
 
     def end_batch(self) -> None:
         if not self.resolved:
+            self._ran_to_end = not (
+                self.stop_early and len(self._done) == len(self.refs)
+            )
             self._resolve()
             self._write_first_rows()
         elif len(self._done) != len(self.targets):
@@ -327,10 +342,21 @@ class LayerCapture:
     def stop_early(self) -> bool:
         """Whether a forward may stop once everything is copied.
 
-        On the first batch only when every reference names its run: the
-        rest of that forward must run to count the runs of the others.
+        On the first batch only when every reference names its run, or its
+        module is known to run once: otherwise the rest of that forward must
+        run to count the runs.
         """
-        return self.resolved or all(r.call is not None for r in self.refs)
+        return self.resolved or all(
+            r.call is not None or self.known_calls.get(r.module) == 1 for r in self.refs
+        )
+
+    @property
+    def observed_calls(self) -> dict[str, int]:
+        """Runs per forward pass of each hooked module, when the first batch
+        ran to the end (empty otherwise)."""
+        if not self._ran_to_end:
+            return {}
+        return {name: len(runs) for name, runs in self._runs.items()}
 
     def _on_run(self, name: str, output: Any) -> None:
         call = self._calls[name]

@@ -177,6 +177,7 @@ class InspectableMixin(TransformerMixin):
         # (module__num_units=...) rebuilds the module without initialize().
         self.layer_shapes_ = {}
         self.layer_batch_axes_ = {}
+        self.layer_calls_ = {}
         return super()._initialize_module(*args, **kwargs)
 
     # Fitting and inspecting one net exclude each other: an inspection in
@@ -519,10 +520,12 @@ class InspectableMixin(TransformerMixin):
             )
 
         hints = self.__dict__.get("layer_batch_axes_", {})
+        calls_memo = self.__dict__.setdefault("layer_calls_", {})
+        known_calls = calls_memo.get(source.input_key, {})
         with (
             inspection_lock(self),
             inspection_session(module),
-            LayerCapture(hooked, refs, open_sink, act, hints) as capture,
+            LayerCapture(hooked, refs, open_sink, act, hints, known_calls) as capture,
             progress_bar(source.n, progress, f"capturing {len(names)} layer(s)") as bar,
         ):
             for start, stop, Xi in source:
@@ -535,6 +538,8 @@ class InspectableMixin(TransformerMixin):
                 bar.update(stop - start)
             results = capture.finish(source.n)
         self._remember_targets(capture.targets)
+        if source.input_key is not None and capture.observed_calls:
+            calls_memo.setdefault(source.input_key, {}).update(capture.observed_calls)
         return dict(zip(names, results, strict=True))
 
     def _batches(self, X, batch_size: int | None):
