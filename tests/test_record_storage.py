@@ -200,13 +200,15 @@ def test_row_store_zero_budget_puts_every_budgeted_field_on_disk(tmp_path):
     assert store.location("a") != "memory" and store.location("b") != "memory"
 
 
-def test_row_store_pickles_committed_rows_in_memory(tmp_path):
+def test_row_store_pickles_committed_rows_and_spilled_fields_stay_on_disk(tmp_path):
     store = _store(memory_budget=0, directory=tmp_path)
     with pytest.warns(UserWarning, match="memory_budget"):
         written = _fill(store, 20, np.random.default_rng(3))
     restored = pickle.loads(pickle.dumps(store))
     assert restored.n_rows == restored.capacity == 20
-    assert restored.disk_bytes == 0
+    # issue 11: the spilled fields are not pulled into memory by pickling
+    assert restored.disk_bytes == 20 * (4 * 20 + 4 * 30)
+    assert restored.nbytes == 20 * 8  # the unbudgeted index, by value
     for key, values in written.items():
         np.testing.assert_array_equal(restored.view(key), values)
     # and it grows on

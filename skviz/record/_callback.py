@@ -268,6 +268,7 @@ class WeightRecorder(RecordingReader, Callback):
         rec.store.memory_budget = self.memory_budget
         rec.store.directory = self.directory
         self._planned_ = False
+        self._grad_row_ = -1  # a batch interrupted before this call is void
 
     def _shape_of(self, name: str) -> tuple[int, ...]:
         shapes = self.recording_.shapes
@@ -342,6 +343,12 @@ class WeightRecorder(RecordingReader, Callback):
         upcoming = (seen + per_epoch * epochs) // self.every - seen // self.every
         needed = rec.n_steps + upcoming + (1 if rec.n_steps == 0 else 0)
         rec.store.reserve(max(needed, 1))
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            # Gradients copied so far belong to a batch that never finished
+            # (its step raised): this batch's gradients replace them.
+            self._grad_row_ = -1
 
     def on_grad_computed(
         self, net, named_parameters, X=None, y=None, training=None, **kwargs
