@@ -118,14 +118,16 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def replace_folder(new: Path, target: Path) -> None:
-    """Put folder ``new`` under the name ``target``; the old ``target`` ends up at ``new``.
+def replace_folder(new: Path, target: Path) -> Path:
+    """Put folder ``new`` under the name ``target``; return where the old one went.
 
-    Atomic where the OS can swap two names; elsewhere two renames, undone if
-    the second fails, so that the old folder is never lost.
+    Atomic where the OS can swap two names (the old folder ends up at
+    ``new``); elsewhere two renames, undone if the second fails, so that the
+    old folder is never lost (it ends up under a hidden name next to
+    ``target``). Either way the caller removes the returned folder.
     """
     if exchange(new, target):
-        return
+        return new
     parked = temporary_sibling(target, "old")
     os.rename(target, parked)
     try:
@@ -133,7 +135,7 @@ def replace_folder(new: Path, target: Path) -> None:
     except BaseException:
         os.rename(parked, target)
         raise
-    os.rename(parked, new)
+    return parked
 
 
 def remove_old(path: Path, stacklevel: int = 4) -> None:
@@ -155,12 +157,11 @@ def install_folder(new: Path, target: Path, stacklevel: int = 5) -> None:
     """Put the complete folder ``new`` at ``target``, replacing any folder there.
 
     The old folder stays whole until the new one has its name: the two swap
-    in one step (:func:`replace_folder`), then the old one, now under the
-    name ``new``, is removed. Had removal come first, a failure half-way (a
-    read-only file inside) would leave neither.
+    in one step (:func:`replace_folder`), then the old one is removed. Had
+    removal come first, a failure half-way (a read-only file inside) would
+    leave neither.
     """
     if os.path.exists(target):
-        replace_folder(new, target)
-        remove_old(new, stacklevel)
+        remove_old(replace_folder(new, target), stacklevel)
     else:
         os.replace(new, target)

@@ -74,9 +74,10 @@ class WideWine(torch.nn.Module):
         return self.out(torch.relu(self.hidden(X)))
 
 
-def recorded(X, y, seed=0, max_epochs=2, module=WineClassifier, **rec_kwargs):
-    """A fitted WeightRecorder (every parameter unless ``params`` is given)."""
+def recorded(X, y, seed=0, max_epochs=2, net=None, **rec_kwargs):
+    """A fitted WeightRecorder (every parameter unless ``params`` is given);
+    ``net`` holds more arguments of :func:`make_net`."""
     torch.manual_seed(seed)
     rec = WeightRecorder(**rec_kwargs)
-    make_net([rec], max_epochs=max_epochs, module=module).fit(X, y)
+    make_net([rec], max_epochs=max_epochs, **(net or {})).fit(X, y)
     return rec

@@ -67,10 +67,6 @@ def _check_file_target(target: Path) -> None:
         raise ValueError(
             f"Cannot save an .npz recording at {str(target)!r}: it is a folder."
         )
-    if not target.parent.is_dir():
-        raise FileNotFoundError(
-            f"Cannot save {str(target)!r}: folder {str(target.parent)!r} does not exist."
-        )
     refuse_read_only(target, "recording")
 
 
@@ -124,6 +120,7 @@ def _save_folder(meta: dict, arrays: dict[str, np.ndarray], target: Path) -> Non
 
 
 def _save_npz(meta: dict, arrays: dict[str, np.ndarray], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(target)
     try:
         with open(tmp, "xb") as file:
