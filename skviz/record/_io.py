@@ -290,9 +290,12 @@ def _load_npz(path: Path, verify: bool) -> tuple[Layout, dict[str, np.ndarray]]:
     except (ValueError, PermissionError, MemoryError):
         raise  # JSONDecodeError is a ValueError too: say it is the metadata
     except Exception as exc:  # BadZipFile, EOFError, zlib.error, ...
-        raise ValueError(
-            f"not an .npz archive, or a damaged one ({type(exc).__name__}: {exc})"
-        ) from exc
+        with open(path, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"
+        what = (
+            "a damaged or truncated .npz archive" if zipped else "not an .npz archive"
+        )
+        raise ValueError(f"{what} ({type(exc).__name__}: {exc})") from exc
     return layout, arrays
 
 
@@ -328,6 +331,8 @@ def _read_header(f, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
         if version == (2, 0):
             return np.lib.format.read_array_header_2_0(f)
         raise ValueError(f"unsupported .npy version {version}")
+    except zipfile.BadZipFile:
+        raise  # the archive's own check failed: it is the archive that is damaged
     except Exception as exc:
         raise ValueError(f"{name} has no valid .npy header ({exc})") from exc
 
