@@ -104,7 +104,10 @@ class WeightRecorder(RecordingReader, Callback):
         Where spilled arrays go: a fresh private folder is made inside it
         (the system's temporary folder when None) and removed when the
         recording is garbage-collected. Use :meth:`save` to keep a
-        recording.
+        recording. Pickling or deep-copying the net keeps spilled arrays on
+        disk: the copy refers to the files (taking its own hard link to
+        each), so a pickle read after the recording, or its process, has
+        gone finds no rows (the net loads, reading the recording raises).
 
     Attributes
     ----------
@@ -407,7 +410,8 @@ class WeightRecorder(RecordingReader, Callback):
         self._tracked_ = []
 
     def __getstate__(self):
-        # The recording pickles its committed rows; live tensors stay behind.
+        # The recording pickles its committed rows (files by reference); live
+        # tensors stay behind.
         state = self.__dict__.copy()
         for key in ("_live_", "_tracked_", "_prev_"):
             if key in state:

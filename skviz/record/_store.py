@@ -5,6 +5,7 @@
 many will come, writes each row in place and commits it. Fields grow
 together (doubling), and those counted against ``memory_budget`` move to
 memory-mapped ``.npy`` files in a private folder once the budget is spent.
+Pickling keeps what is on disk on disk (see :mod:`skviz.record._spill`).
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ class RowStore:
         Where spilled fields go: a fresh private folder is made inside it
         (the system's temporary folder when None) on the first spill and
         removed by :meth:`release` or when the store is garbage-collected.
+
+    Pickling (and ``copy.deepcopy``) copies the committed rows of fields in
+    memory and refers to fields in files, which the copy maps again
+    read-only (its own hard link to a spill file); see
+    :mod:`skviz.record._spill`.
     name : str, default="RowStore"
         Who is recording, for the spill warning.
 
