@@ -409,6 +409,11 @@ def test_a_mapped_recording_pickles_as_a_reference_to_its_files(
     make_net([other], max_epochs=2).fit(X, y)
     other.save(folder)
     assert _digests(restored) == _digests(rec.recording_)
+    # and pickled again, it cannot refer to files replaced under their names:
+    # its rows go by value, never the new recording's
+    with pytest.warns(RuntimeWarning, match="removed or replaced"):
+        again = pickle.loads(pickle.dumps(mapped))
+    assert _digests(again) == _digests(rec.recording_)
     # replaced before unpickling: refused, not read as the new recording
     with pytest.warns(RuntimeWarning, match="has been replaced or changed"):
         stale = pickle.loads(blob)

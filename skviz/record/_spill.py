@@ -27,7 +27,11 @@ file again, read-only:
   :func:`~skviz.record.load` would, once it is checked to be the same,
   unchanged file (device, inode, size, modification time).
 
-Either way the identity recorded when pickling is checked when unpickling.
+Either way the file's identity, taken when the field mapped it, is checked
+when pickling and again when unpickling. A file removed or replaced under
+its name while the field still maps the old one (say, a recording saved
+over the folder another was loaded from with ``mmap_mode``) cannot be
+referred to: its rows are pickled by value, with a warning.
 A file that is gone or is no longer the same file (typically: the pickle is
 loaded after the original recording, or its whole process, has ended) is
 **not** read: the copy unpickles (so a pickled net still loads), warns, and
@@ -48,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FileRef", "LostFile", "make_spill_folder", "mapped_file"]
+__all__ = ["FileRef", "LostFile", "file_identity", "make_spill_folder", "mapped_file"]
 
 _PREFIX = "skviz-record-"
 # Errors of os.link that mean "no hard link here", not "no file".
@@ -85,6 +89,19 @@ def _identity(st: os.stat_result, owned: bool) -> tuple[int, ...]:
     return ids if owned else (*ids, st.st_mtime_ns)
 
 
+def file_identity(path: Path, owned: bool) -> tuple[int, ...] | None:
+    """What tells the file at ``path`` from any other; None if there is none.
+
+    Taken when a field maps a file, and compared when pickling: a file
+    removed or replaced under the same name since (a recording saved over
+    the folder a recording was loaded from) is not the one the field reads.
+    """
+    try:
+        return _identity(os.stat(path), owned)
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class FileRef:
     """A field held in a file, as pickled: where, which file, and its layout."""
@@ -99,7 +116,9 @@ class FileRef:
     identity: tuple[int, ...]
 
     @classmethod
-    def of(cls, data: np.memmap, path: Path, n_rows: int, owned: bool) -> FileRef:
+    def of(
+        cls, data: np.memmap, path: Path, n_rows: int, owned: bool, identity
+    ) -> FileRef:
         mode = "c" if getattr(data, "mode", "r") == "c" else "r"
         return cls(
             str(path),
@@ -109,7 +128,7 @@ class FileRef:
             n_rows,
             owned,
             mode,
-            _identity(os.stat(path), owned),
+            tuple(identity),
         )
 
     def reopen(self, folder) -> tuple[np.ndarray, Path]:

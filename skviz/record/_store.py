@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._spill import FileRef, LostFile, make_spill_folder, mapped_file
+from ._spill import FileRef, LostFile, file_identity, make_spill_folder, mapped_file
 
 __all__ = ["RowStore"]
 
@@ -53,7 +53,16 @@ class _Field:
     stays until the store's spill folder goes.
     """
 
-    __slots__ = ("budgeted", "data", "fill", "label", "owned", "path", "shared")
+    __slots__ = (
+        "budgeted",
+        "data",
+        "fill",
+        "identity",
+        "label",
+        "owned",
+        "path",
+        "shared",
+    )
 
     def __init__(
         self,
@@ -72,6 +81,8 @@ class _Field:
         self.label = label
         self.owned = owned
         self.shared = False
+        # the file mapped now, told from one put under its name later
+        self.identity = None if path is None else file_identity(path, owned)
 
     @property
     def on_disk(self) -> bool:
@@ -364,6 +375,7 @@ class RowStore:
 
     def location(self, key: str) -> str:
         """``"memory"`` or the path of the ``.npy`` file that holds the field."""
+        self._check_whole()
         field = self._fields[key]
         return str(field.path) if field.on_disk else "memory"
 
@@ -393,10 +405,10 @@ class RowStore:
         n = self._n_rows
         fields = {}
         for key, f in self._fields.items():
-            if f.on_disk and mapped_file(f.data) is not None:
+            if self._by_reference(f):
                 # the original keeps the file for the copies that link to it
                 f.shared = f.shared or f.owned
-                ref = FileRef.of(f.data, f.path, n, f.owned)
+                ref = FileRef.of(f.data, f.path, n, f.owned, f.identity)
                 fields[key] = (ref, f.fill, f.budgeted, f.label)
             else:
                 fields[key] = _Field(
@@ -409,6 +421,22 @@ class RowStore:
         # a spill folder belongs to this process's store, not to its copies
         state.update(_capacity=n, _spill_dir=None, _finalizer=None)
         return state
+
+    def _by_reference(self, field: _Field) -> bool:
+        if not field.on_disk or mapped_file(field.data) is None:
+            return False
+        if field.identity is not None and field.identity == file_identity(
+            field.path, field.owned
+        ):
+            return True
+        warnings.warn(
+            f"{self.name}: {str(field.path)!r} was removed or replaced since "
+            f"{field.label!r} was mapped from it; its rows are pickled by value "
+            "(in memory).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False
 
     def __setstate__(self, state):
         self.__dict__.update(state)
