@@ -86,6 +86,37 @@ def test_saving_a_loaded_archive_over_itself_keeps_it(two, tmp_path):
 # ---------------------------------------------------------------------------
 
 
+class HookedFile:
+    """A file whose every write first calls ``before(data)`` (which may raise)."""
+
+    def __init__(self, file, before):
+        self._file, self._before = file, before
+
+    def write(self, data):
+        self._before(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+def hook_writes(monkeypatch, before, on_open=None):
+    """Every file the recording I/O opens calls ``before(data)`` at each write."""
+
+    def hooked_open(*args, **kwargs):
+        if on_open is not None:
+            on_open()
+        return HookedFile(open(*args, **kwargs), before)
+
+    monkeypatch.setattr(_io, "open", hooked_open, raising=False)
+
+
 class Faults:
     """Counts each write step of a save and raises at step ``fail_at``.
 
@@ -112,30 +143,9 @@ class Faults:
         return wrapped
 
     def install(self, monkeypatch, exchange=True):
-        faults = self
-
-        class File:
-            def __init__(self, file):
-                self._file = file
-
-            def write(self, data):
-                faults.step("write")
-                return self._file.write(data)
-
-            def __getattr__(self, name):
-                return getattr(self._file, name)
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self._file.close()
-
-        def fake_open(*args, **kwargs):
-            faults.step("open")
-            return File(open(*args, **kwargs))
-
-        monkeypatch.setattr(_io, "open", fake_open, raising=False)
+        hook_writes(
+            monkeypatch, lambda data: self.step("write"), lambda: self.step("open")
+        )
         names = ("mkdir", "chmod", "replace", "rename")
         for module in (_io, atomic):
             patched = {n: self.wrap(n, getattr(os, n)) for n in names}
@@ -187,27 +197,15 @@ def test_a_failure_at_every_write_step_keeps_the_old_recording(
     assert snapshot(new.save(target)) == after
 
 
-class FullDisk:
-    """A file on a disk with ``room`` bytes left (None: counts only)."""
+def full_disk(written, room=None):
+    """A write hook: a disk with ``room`` bytes left (None: it only counts)."""
 
-    def __init__(self, file, written, room):
-        self._file, self._written, self._room = file, written, room
-
-    def write(self, data):
-        size = len(data) if isinstance(data, str) else memoryview(data).nbytes
-        self._written.append(size)
-        if self._room is not None and sum(self._written) > self._room:
+    def write(data):
+        written.append(len(data) if isinstance(data, str) else memoryview(data).nbytes)
+        if room is not None and sum(written) > room:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return self._file.write(data)
 
-    def __getattr__(self, name):
-        return getattr(self._file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._file.close()
+    return write
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -220,21 +218,11 @@ def test_a_full_disk_keeps_the_old_recording(
     before = snapshot(target)
     written = []
     with monkeypatch.context() as patch:
-        patch.setattr(
-            _io,
-            "open",
-            lambda *a, **k: FullDisk(open(*a, **k), written, None),
-            raising=False,
-        )
+        hook_writes(patch, full_disk(written))
         new.save(tmp_path / "ref" / f"rec{suffix}")  # how much a save writes
     room = int(sum(written) * fraction)
     written.clear()
-    monkeypatch.setattr(
-        _io,
-        "open",
-        lambda *a, **k: FullDisk(open(*a, **k), written, room),
-        raising=False,
-    )
+    hook_writes(monkeypatch, full_disk(written, room))
     with pytest.raises(OSError, match="No space left"):
         new.save(target)
     monkeypatch.undo()

@@ -344,8 +344,13 @@ def test_a_pickle_of_a_recording_whose_files_are_gone_loads_and_says_so(wine, tm
             read("hidden.weight")
     with pytest.raises(ValueError, match="not readable"):
         rec.recording_.save("never-written")
-    with pytest.raises(ValueError, match="not readable"):
+    with pytest.raises(ValueError, match=r"not readable.*recorder's initialize"):
         restored.partial_fit(X, y)  # it does not record on, over missing rows
+    rec.initialize()  # a new recording; the net keeps its weights
+    np.testing.assert_array_equal(restored.predict(X), expected)
+    with pytest.warns(UserWarning, match="memory_budget"):
+        restored.partial_fit(X, y)
+    assert rec.n_steps_ == 1 + 6 * 9  # max_epochs=6
 
 
 def test_a_file_handed_to_a_pickle_outlives_the_originals_growth(wine, tmp_path):

@@ -135,8 +135,19 @@ class FileRef:
         """Map the first ``n_rows`` rows again; ``folder(parent)`` gives a private one.
 
         Returns the array and the path the copy holds (its own link for a
-        spill file, the same path otherwise). Raises :class:`LostFile`.
+        spill file, the same path otherwise). Raises :class:`LostFile`, also
+        for a file that cannot be opened or linked again: unpickling a net
+        must not fail for its recording.
         """
+        try:
+            return self._map(folder)
+        except OSError as err:
+            raise LostFile(
+                f"the file {self.path!r} that holds these rows could not be "
+                f"mapped again ({err})"
+            ) from err
+
+    def _map(self, folder) -> tuple[np.ndarray, Path]:
         source = Path(self.path)
         if self.owned:
             path = self._own_name(source, folder)
@@ -188,7 +199,9 @@ class FileRef:
                 "It was a spill file of the recording this one was pickled from, "
                 "removed with that recording (when it was garbage-collected, or "
                 "when its process ended). A pickled recording on disk refers to "
-                "its files; Recording.save() keeps a recording."
+                "its files; Recording.save() keeps a recording. To train on, start "
+                "a new recording with the recorder's initialize() (the net keeps "
+                "its weights)."
             )
         else:
             why = "It was the file of a recording loaded with mmap_mode."

@@ -468,8 +468,8 @@ class RowStore:
         if self._spill_dir is None:
             try:
                 made = make_spill_folder(self, near)
-            except OSError:
-                made = make_spill_folder(self, self.directory)
+            except OSError:  # the system's temporary folder, then
+                made = make_spill_folder(self, None)
             self._spill_dir, self._finalizer = made
         return self._spill_dir
 
