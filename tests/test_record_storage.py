@@ -329,8 +329,9 @@ def test_a_pickle_of_a_recording_whose_files_are_gone_loads_and_says_so(wine, tm
     expected = net.predict(X)
     del net
     gc.collect()
-    with pytest.warns(RuntimeWarning, match="cannot be read: .* is gone"):
+    with pytest.warns(RuntimeWarning, match="cannot be read: .* is gone") as said:
         restored = pickle.loads(blob)
+    assert len(said) == 1  # once, not once per file
     np.testing.assert_array_equal(restored.predict(X), expected)  # the net loads
     rec = find_recorder(restored)
     assert rec.param_names_ == [

@@ -419,7 +419,9 @@ class WeightRecorder(RecordingReader, Callback):
         return state
 
     @staticmethod
-    def load(path: str | os.PathLike, mmap_mode: str | None = None) -> Recording:
+    def load(
+        path: str | os.PathLike, mmap_mode: str | None = None, *, verify: bool = True
+    ) -> Recording:
         """Read a saved recording: the same as :func:`skviz.record.load`.
 
         Returns
@@ -428,4 +430,4 @@ class WeightRecorder(RecordingReader, Callback):
             Not a WeightRecorder: a recording read from a file belongs to no
             net. The recorder's parameters are in its ``recorder_params``.
         """
-        return _load(path, mmap_mode)
+        return _load(path, mmap_mode, verify=verify)

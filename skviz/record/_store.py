@@ -440,7 +440,7 @@ class RowStore:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.__dict__.setdefault("_lost", None)
+        self.__dict__.setdefault("_lost", None)  # pickled before issue 11
         for key, f in list(self._fields.items()):
             if isinstance(f, tuple):
                 self._fields[key] = self._reopen(*f)
@@ -449,12 +449,13 @@ class RowStore:
         try:
             data, path = ref.reopen(self._copy_folder)
         except LostFile as lost:
-            self._lost = str(lost)
-            warnings.warn(
-                f"{self.name}: an unpickled recording cannot be read: {lost}",
-                RuntimeWarning,
-                stacklevel=4,
-            )
+            if self._lost is None:  # one warning per store, for the first file
+                warnings.warn(
+                    f"{self.name}: an unpickled recording cannot be read: {lost}",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            self._lost = self._lost or str(lost)
             shape = (0, *ref.row_shape)
             return _Field(
                 np.empty(shape, ref.dtype), fill=fill, budgeted=budgeted, label=label
