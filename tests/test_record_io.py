@@ -312,11 +312,24 @@ def _shrink_listing(meta):
     meta["arrays"]["weight_0000"]["shape"][0] -= 1
 
 
+def _huge(meta):
+    """A consistent listing of 10**15 rows: the files, not memory, refuse it."""
+    meta["n_steps"] = 10**15
+    for entry in meta["arrays"].values():
+        rows = entry["shape"][0]
+        entry["bytes"] = entry["bytes"] // rows * 10**15
+        entry["shape"][0] = 10**15
+
+
 @pytest.mark.parametrize(
     ("change", "phrase"),
     [
         (lambda m: m["shapes"]["output.bias"].append(1), "'weight_0001' is listed"),
         (_shrink_listing, "'weight_0000' is listed as float32(9,"),
+        (
+            _huge,
+            "step.npy holds int64(10,), the metadata lists int64(1000000000000000,)",
+        ),
         (lambda m: m.update(n_steps=m["n_steps"] + 1), "n_steps=11"),
         (lambda m: m.update(has_gradients=False), "unexpected ['gradient_0000'"),
         (lambda m: m["arrays"].pop("relative_updates"), "missing ['relative_upd"),

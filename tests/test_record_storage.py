@@ -415,6 +415,7 @@ def test_a_mapped_recording_pickles_as_a_reference_to_its_files(
     make_net([other], max_epochs=2).fit(X, y)
     other.save(folder)
     assert _digests(restored) == _digests(rec.recording_)
+    assert _digests(mapped) == _digests(rec.recording_)  # so does the original
     # and pickled again, it cannot refer to files replaced under their names:
     # its rows go by value, never the new recording's
     with pytest.warns(RuntimeWarning, match="removed or replaced"):

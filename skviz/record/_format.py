@@ -15,6 +15,7 @@ array is refused by name rather than read as a different recording.
 from __future__ import annotations
 
 import json
+import math
 import os
 import reprlib
 import zlib
@@ -268,7 +269,7 @@ def _listed_arrays(meta: dict, n: int, names: list, gradients: bool) -> dict:
                 f"array {key!r} is listed as {spec.describe()}, but n_steps={n} "
                 f"and the parameter shapes call for {dtype}{shape}"
             )
-        if spec.nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        if spec.nbytes != math.prod(shape) * dtype.itemsize:  # no overflow
             raise ValueError(f"array {key!r} is listed with a wrong size")
         specs[key] = spec
     return specs
