@@ -18,6 +18,7 @@ the old, unchanged data.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -39,6 +40,7 @@ __all__ = ["load", "save"]
 # Arrays are written, checksummed and verified in blocks of about this size.
 CHUNK_BYTES = 8 * 2**20
 _MAX_META_BYTES = 256 * 2**20
+_NO_FOLDER_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EPERM}
 # What a recording folder may hold; any other entry is someone else's.
 _RECORDING_FILE = re.compile(
     r"meta\.json|(step|epoch|batch|relative_updates|(weight|gradient)_\d{4,})\.npy"
@@ -170,15 +172,20 @@ def _sync(file) -> None:
 
 
 def _sync_folder(path: Path, quiet: bool = False) -> None:
-    """Make the names in ``path`` durable (where the OS can sync a folder)."""
+    """Make the names in ``path`` durable (where the OS can sync a folder).
+
+    A file system that cannot sync a folder says so (EINVAL and the like);
+    only an error that means lost data (EIO, a full disk) is raised, and not
+    at all when ``quiet`` (after the new recording is in place).
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
-    except OSError:
-        if not quiet:
+    except OSError as err:
+        if not quiet and err.errno not in _NO_FOLDER_SYNC:
             raise
     finally:
         os.close(fd)
