@@ -15,9 +15,6 @@ import math
 import mmap
 import os
 import shutil
-import stat
-import sys
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ import numpy as np
 import torch
 
 from ._writer import STAGING_BYTES, RowFile, StagedWriter, reserve_space
+from .atomic import install_folder, refuse_read_only, replace_file, temporary_sibling
 
 __all__ = ["check_distinct_outs", "check_out", "make_sink"]
 
@@ -182,7 +180,7 @@ class NpyFileSink(_RowFileSink):
         staging_bytes: int = STAGING_BYTES,
     ):
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self.tmp = temporary_sibling(path)
         self.shape, self.dtype = shape, np.dtype(dtype)
         try:
             with open(self.tmp, "wb") as file:
@@ -205,10 +203,8 @@ class NpyFileSink(_RowFileSink):
 
     def finish(self) -> np.ndarray:
         self._close()
-        with contextlib.suppress(FileNotFoundError):
-            # A replaced file keeps its permissions, as with np.save.
-            shutil.copymode(self.path, self.tmp)
-        os.replace(self.tmp, self.path)
+        # A replaced file keeps its permissions, as with np.save.
+        replace_file(self.tmp, self.path)
         return np.load(self.path, mmap_mode="r")
 
     def abort(self) -> None:
@@ -237,7 +233,7 @@ class ZarrSink(_StagedSink):
             ) from err
         self._zarr = zarr
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self.tmp = temporary_sibling(path)
         self.array = zarr.open_array(
             str(self.tmp),
             mode="w",
@@ -253,80 +249,13 @@ class ZarrSink(_StagedSink):
 
     def finish(self):
         self._close_writer()
-        if self.path.exists():
-            # The old store stays whole until the new one has its name: the
-            # two swap in one step, then the old one (now under the
-            # temporary name) is removed. Had removal come first, a failure
-            # half-way (a read-only file inside) would leave neither.
-            _replace_folder(self.tmp, self.path)
-            _remove_old(self.tmp)
-        else:
-            os.replace(self.tmp, self.path)
+        # The old store stays whole until the new one has its name.
+        install_folder(self.tmp, self.path)
         return self._zarr.open_array(str(self.path), mode="r")
 
     def abort(self) -> None:
         self._close_writer(quiet=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _remove_old(path: Path) -> None:
-    """Remove a replaced store; what cannot be removed is left with a warning."""
-    import warnings
-
-    failed = []
-    # ``onexc`` from Python 3.12 on, ``onerror`` before (deprecated since).
-    keyword = "onexc" if sys.version_info >= (3, 12) else "onerror"
-    shutil.rmtree(path, **{keyword: lambda _fn, name, _exc: failed.append(name)})
-    if failed:
-        warnings.warn(
-            f"The new result is in place, but the store it replaced could not be "
-            f"removed completely; remove {str(path)!r} by hand.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-
-
-_RENAME_EXCHANGE = 2  # linux/fs.h
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically with Linux's ``renameat2``; False where unsupported."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd = -100
-    result = renameat2(
-        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE
-    )
-    if result == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Put folder ``new`` under the name ``target``; the old ``target`` ends up at ``new``.
-
-    Atomic where the OS can swap two names; elsewhere two renames, undone if
-    the second fails, so that the old folder is never lost.
-    """
-    if _exchange(new, target):
-        return
-    parked = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-    os.rename(target, parked)
-    try:
-        os.rename(new, target)
-    except BaseException:
-        os.rename(parked, target)
-        raise
-    os.rename(parked, new)
 
 
 def _backing_mmap(array: np.ndarray) -> mmap.mmap | None:
@@ -431,14 +360,8 @@ def check_out(out: Any, name: str) -> None:
             f"out {str(path)!r} is a file; a .zarr output is a folder (a zarr "
             "store). Remove it or choose another name."
         )
-    if path.is_file() and not path.stat().st_mode & stat.S_IWUSR:
-        # The mode, not os.access: an administrator may write anything, but a
-        # file its owner made read-only is not one to replace.
-        raise PermissionError(
-            errno.EACCES,
-            f"out {str(path)!r} exists and is read-only; it is not replaced",
-            str(path),
-        )
+    if path.is_file():
+        refuse_read_only(path, "out")
 
 
 def check_distinct_outs(outs: Mapping[str, Any]) -> None:

@@ -19,7 +19,7 @@ def wine_data():
     return X.astype(np.float32), y.astype(np.int64)
 
 
-def make_net(callbacks, max_epochs=2, **kwargs):
+def make_net(callbacks, max_epochs=2, module=WineClassifier, **kwargs):
     params = dict(
         max_epochs=max_epochs,
         batch_size=16,
@@ -32,7 +32,7 @@ def make_net(callbacks, max_epochs=2, **kwargs):
         verbose=0,
     )
     params.update(kwargs)
-    return NeuralNetClassifier(WineClassifier, **params)
+    return NeuralNetClassifier(module, **params)
 
 
 def fit_displayed(X, y):
@@ -42,3 +42,42 @@ def fit_displayed(X, y):
     net = make_net([("rec", rec)], max_epochs=3)
     net.fit(X, y)
     return net, rec
+
+
+def snapshot(path):
+    """sha256 of every file under ``path`` (or of the file itself)."""
+    import hashlib
+
+    files = (
+        [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    )
+    return {
+        str(p.relative_to(path.parent)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in files
+    }
+
+
+def visible(folder):
+    """Names in ``folder``: no temporary sibling may be left behind."""
+    return sorted(p.name for p in folder.iterdir())
+
+
+class WideWine(torch.nn.Module):
+    """13 -> width -> 3: a parameter large enough to spill and to weigh."""
+
+    def __init__(self, width=1000):
+        super().__init__()
+        self.hidden = torch.nn.Linear(13, width)
+        self.out = torch.nn.Linear(width, 3)
+
+    def forward(self, X):
+        return self.out(torch.relu(self.hidden(X)))
+
+
+def recorded(X, y, seed=0, max_epochs=2, net=None, **rec_kwargs):
+    """A fitted WeightRecorder (every parameter unless ``params`` is given);
+    ``net`` holds more arguments of :func:`make_net`."""
+    torch.manual_seed(seed)
+    rec = WeightRecorder(**rec_kwargs)
+    make_net([rec], max_epochs=max_epochs, **(net or {})).fit(X, y)
+    return rec

@@ -18,7 +18,7 @@ import pytest
 from _models import FailingNet, WineClassifier, make_net
 from _refs import ForwardCounter, leftover_hooks
 
-from skviz import _sinks
+from skviz import atomic
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def snapshot(path: Path) -> dict[str, str]:
 
 
 def _os_with(**replaced):
-    """The ``os`` module as skviz's sinks see it, with some functions replaced."""
+    """The ``os`` module as skviz's file replacement sees it, with some functions replaced."""
     return SimpleNamespace(**{**vars(os), **replaced})
 
 
@@ -104,8 +104,8 @@ def test_refused_rename_keeps_the_old_result(
         raise error(errno.EIO, "injected") if error is OSError else error()
 
     # Only skviz's own renames fail (zarr renames files of its own).
-    monkeypatch.setattr(_sinks, "os", _os_with(replace=refuse, rename=refuse))
-    monkeypatch.setattr(_sinks, "_exchange", refuse)
+    monkeypatch.setattr(atomic, "os", _os_with(replace=refuse, rename=refuse))
+    monkeypatch.setattr(atomic, "exchange", refuse)
     with pytest.raises(error):
         fitted.transform_layer(wine[0], "dense0", out=target)
     monkeypatch.undo()
@@ -127,8 +127,8 @@ def test_zarr_swap_without_renameat2_keeps_the_old_store_when_the_second_rename_
             raise KeyboardInterrupt
         return real_rename(src, dst)
 
-    monkeypatch.setattr(_sinks, "_exchange", lambda a, b: False)
-    monkeypatch.setattr(_sinks, "os", _os_with(rename=second_fails))
+    monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
+    monkeypatch.setattr(atomic, "os", _os_with(rename=second_fails))
     with pytest.raises(KeyboardInterrupt):
         fitted.transform_layer(wine[0], "dense0", out=target)
     monkeypatch.undo()
@@ -146,14 +146,14 @@ def test_zarr_replacement_whose_old_store_cannot_be_removed(
 
     target = old_outputs[".zarr"]
     if swap == "two renames":
-        monkeypatch.setattr(_sinks, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
     real_rmtree = shutil.rmtree
 
     def stops_half_way(path, *args, **kwargs):
         handler = kwargs.get("onexc") or kwargs.get("onerror")
         handler(os.unlink, str(path), PermissionError(errno.EACCES, "read-only"))
 
-    monkeypatch.setattr(_sinks, "shutil", SimpleNamespace(rmtree=stops_half_way))
+    monkeypatch.setattr(atomic, "shutil", SimpleNamespace(rmtree=stops_half_way))
     X = wine[0]
     with pytest.warns(RuntimeWarning, match="could not be removed completely"):
         fitted.transform_layer(X, "dense0", out=target)

@@ -232,6 +232,99 @@ def test_gradients_are_those_of_the_recorded_batch(wine):
         np.testing.assert_allclose(rec.updates(n), -lr * grads, rtol=1e-4, atol=1e-7)
 
 
+class FlakySGD(torch.optim.SGD):
+    """SGD whose ``fail_at``-th step raises after computing the gradient."""
+
+    def __init__(self, params, fail_at=None, error=RuntimeError, **kwargs):
+        super().__init__(params, **kwargs)
+        self.fail_at, self.error, self.n_steps = fail_at, error, 0
+
+    def step(self, closure=None):
+        self.n_steps += 1
+        if self.n_steps == self.fail_at:
+            closure()  # the batch's gradient is computed (and recorded) ...
+            raise self.error("injected: the optimizer step failed")  # ... no step
+        return super().step(closure)
+
+
+class GradsOfCompletedBatches(Callback):
+    """Independent record: the gradient of each training batch that ended."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def initialize(self):
+        self.completed_, self.pending_ = [], None
+        return self
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        grad = dict(net.module_.named_parameters())[self.name].grad
+        self.pending_ = grad.detach().clone().numpy()
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            self.completed_.append(self.pending_)
+
+
+class FailInGradComputed(Callback):
+    """Raises in the ``fail_at``-th ``on_grad_computed``, after the recorder's."""
+
+    def __init__(self, fail_at, error=RuntimeError):
+        self.fail_at, self.error = fail_at, error
+
+    def initialize(self):
+        self.n_ = 0
+        return self
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        self.n_ += 1
+        if self.n_ == self.fail_at:
+            raise self.error("injected")
+
+
+@pytest.mark.parametrize("how", ["optimizer", "callback"])
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+@pytest.mark.parametrize("loop", ["partial_fit", "fit_loop"])
+@pytest.mark.parametrize("every", [1, 2])
+def test_the_gradient_of_a_batch_that_never_finished_is_not_recorded(
+    wine, how, error, loop, every
+):
+    X, y = wine
+    names = ["dense1.weight", "output.bias"]
+    lr = 0.05
+    rec = WeightRecorder(names, gradients=True, every=every)
+    reference = GradsOfCompletedBatches(names[0])
+    fail_at = 4  # a recorded batch for both values of every
+    callbacks = [rec, reference]
+    kwargs = dict(optimizer=FlakySGD, optimizer__fail_at=fail_at)
+    kwargs["optimizer__error"] = error
+    if how == "callback":
+        callbacks.append(FailInGradComputed(fail_at, error))
+        kwargs = {}
+    net = make_net(callbacks, max_epochs=1, optimizer__momentum=0.0, lr=lr, **kwargs)
+    net.initialize()
+    train = net.fit_loop if loop == "fit_loop" else net.partial_fit
+    try:  # skorch's partial_fit ends training quietly on KeyboardInterrupt
+        train(X, y)
+    except error:
+        pass
+    assert rec.n_batches_seen_ == fail_at - 1  # the interrupted batch is not counted
+    train(X, y)  # goes on: the next batch is the first good one
+    assert rec.n_batches_seen_ == fail_at - 1 + N_TRAIN_BATCHES
+    for n in names:
+        grads = rec.grad_trajectory(n)
+        assert np.isfinite(grads).all()
+        # plain SGD: each recorded update is -lr times its recorded gradient
+        # (every=2: the update spans two batches; the gradient is the second's)
+        if every == 1:
+            np.testing.assert_allclose(
+                rec.updates(n), -lr * grads, rtol=1e-4, atol=1e-7
+            )
+    # each recorded gradient is that of its own, completed batch
+    expected = np.stack(reference.completed_[every - 1 :: every])
+    np.testing.assert_array_equal(rec.grad_trajectory(names[0]), expected)
+
+
 def test_relative_updates_online_match_the_snapshots(wine):
     X, y = wine
     rec = WeightRecorder(["dense1.weight", "output"], relative_updates=True)

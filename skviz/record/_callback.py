@@ -104,7 +104,10 @@ class WeightRecorder(RecordingReader, Callback):
         Where spilled arrays go: a fresh private folder is made inside it
         (the system's temporary folder when None) and removed when the
         recording is garbage-collected. Use :meth:`save` to keep a
-        recording.
+        recording. Pickling or deep-copying the net keeps spilled arrays on
+        disk: the copy refers to the files (taking its own hard link to
+        each), so a pickle read after the recording, or its process, has
+        gone finds no rows (the net loads, reading the recording raises).
 
     Attributes
     ----------
@@ -268,6 +271,7 @@ class WeightRecorder(RecordingReader, Callback):
         rec.store.memory_budget = self.memory_budget
         rec.store.directory = self.directory
         self._planned_ = False
+        self._grad_row_ = -1  # a batch interrupted before this call is void
 
     def _shape_of(self, name: str) -> tuple[int, ...]:
         shapes = self.recording_.shapes
@@ -343,6 +347,12 @@ class WeightRecorder(RecordingReader, Callback):
         needed = rec.n_steps + upcoming + (1 if rec.n_steps == 0 else 0)
         rec.store.reserve(max(needed, 1))
 
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            # Gradients copied so far belong to a batch that never finished
+            # (its step raised): this batch's gradients replace them.
+            self._grad_row_ = -1
+
     def on_grad_computed(
         self, net, named_parameters, X=None, y=None, training=None, **kwargs
     ):
@@ -400,7 +410,8 @@ class WeightRecorder(RecordingReader, Callback):
         self._tracked_ = []
 
     def __getstate__(self):
-        # The recording pickles its committed rows; live tensors stay behind.
+        # The recording pickles its committed rows (files by reference); live
+        # tensors stay behind.
         state = self.__dict__.copy()
         for key in ("_live_", "_tracked_", "_prev_"):
             if key in state:
@@ -408,7 +419,9 @@ class WeightRecorder(RecordingReader, Callback):
         return state
 
     @staticmethod
-    def load(path: str | os.PathLike, mmap_mode: str | None = None) -> Recording:
+    def load(
+        path: str | os.PathLike, mmap_mode: str | None = None, *, verify: bool = True
+    ) -> Recording:
         """Read a saved recording: the same as :func:`skviz.record.load`.
 
         Returns
@@ -417,4 +430,4 @@ class WeightRecorder(RecordingReader, Callback):
             Not a WeightRecorder: a recording read from a file belongs to no
             net. The recorder's parameters are in its ``recorder_params``.
         """
-        return _load(path, mmap_mode)
+        return _load(path, mmap_mode, verify=verify)

@@ -419,12 +419,29 @@ class Recording:
 
         A path ending in ``.npz`` gets one uncompressed ``.npz`` archive;
         any other path becomes a folder with ``meta.json`` and one ``.npy``
-        file per array (which :func:`~skviz.record.load` can memory-map). No
-        pickles are written; loading refuses them.
+        file per array (which :func:`~skviz.record.load` can memory-map);
+        missing parent folders are made. No pickles are written; loading
+        refuses them.
+
+        An existing recording at ``path`` is replaced atomically: the new
+        one is written completely under a temporary name beside it and
+        then swapped in, so an error, Ctrl-C or a full disk leaves the old
+        one as it was, and saving a memory-mapped recording over its own
+        files is safe. A replaced file keeps its permission bits.
 
         Returns
         -------
         pathlib.Path
+
+        Raises
+        ------
+        PermissionError
+            ``path`` (or a file in the folder) is read-only (its owner's
+            write bit is cleared); nothing is written.
+        ValueError
+            ``path`` is a file where a folder recording goes or the other way
+            round, or a folder that holds files that are not part of a
+            recording (it is not replaced); nothing is written.
         """
         from ._io import save
 

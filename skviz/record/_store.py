@@ -5,6 +5,7 @@
 many will come, writes each row in place and commits it. Fields grow
 together (doubling), and those counted against ``memory_budget`` move to
 memory-mapped ``.npy`` files in a private folder once the budget is spent.
+Pickling keeps what is on disk on disk (see :mod:`skviz.record._spill`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from __future__ import annotations
 import math
 import mmap
 import os
-import shutil
-import tempfile
 import warnings
-import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
+
+from ._spill import FileRef, LostFile, file_identity, make_spill_folder, mapped_file
 
 __all__ = ["RowStore"]
 
@@ -46,18 +46,43 @@ def _resident_empty(shape, dtype) -> np.ndarray:
 
 
 class _Field:
-    """One field: its ``(capacity, *row_shape)`` array, in memory or in an ``.npy`` map."""
+    """One field: its ``(capacity, *row_shape)`` array, in memory or in a file.
 
-    __slots__ = ("budgeted", "data", "fill", "label", "path")
+    ``owned``: the file is a spill file of this store, removed when the
+    field moves on; ``shared``: a pickled copy may still link to it, so it
+    stays until the store's spill folder goes.
+    """
+
+    __slots__ = (
+        "budgeted",
+        "data",
+        "fill",
+        "identity",
+        "label",
+        "owned",
+        "path",
+        "shared",
+    )
 
     def __init__(
-        self, data: np.ndarray, path: Path | None = None, *, fill, budgeted, label
+        self,
+        data: np.ndarray,
+        path: Path | None = None,
+        *,
+        fill,
+        budgeted,
+        label,
+        owned: bool = True,
     ):
         self.data = data
         self.path = path
         self.fill = fill
         self.budgeted = budgeted
         self.label = label
+        self.owned = owned
+        self.shared = False
+        # the file mapped now, told from one put under its name later
+        self.identity = None if path is None else file_identity(path, owned)
 
     @property
     def on_disk(self) -> bool:
@@ -73,7 +98,7 @@ class _Field:
     def release(self) -> None:
         path, self.path = self.path, None
         self.data = np.empty((0, *self.data.shape[1:]), self.data.dtype)
-        if path is not None:
+        if path is not None and self.owned and not self.shared:
             try:
                 path.unlink()
             except OSError:
@@ -100,6 +125,11 @@ class RowStore:
         Where spilled fields go: a fresh private folder is made inside it
         (the system's temporary folder when None) on the first spill and
         removed by :meth:`release` or when the store is garbage-collected.
+
+    Pickling (and ``copy.deepcopy``) copies the committed rows of fields in
+    memory and refers to fields in files, which the copy maps again
+    read-only (its own hard link to a spill file); see
+    :mod:`skviz.record._spill`.
     name : str, default="RowStore"
         Who is recording, for the spill warning.
 
@@ -134,13 +164,16 @@ class RowStore:
         self._spill_dir: Path | None = None
         self._finalizer = None
         self._warned = False
+        self._lost: str | None = None
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> RowStore:
         """A store over existing arrays (read from files, say), all committed.
 
         The arrays are used as they are (memory maps stay memory maps) and
-        count as in-memory, unbudgeted fields.
+        count as unbudgeted fields: in memory, or on disk for an
+        ``np.memmap`` of a whole file (whose file is not the store's: it is
+        never removed, and pickling refers to it).
 
         Parameters
         ----------
@@ -156,7 +189,14 @@ class RowStore:
         if len(lengths) > 1:
             raise ValueError(f"arrays have different numbers of rows: {lengths}.")
         for key, data in arrays.items():
-            store._fields[key] = _Field(data, fill=None, budgeted=False, label=key)
+            store._fields[key] = _Field(
+                data,
+                mapped_file(data),
+                fill=None,
+                budgeted=False,
+                label=key,
+                owned=False,
+            )
         store._n_rows = store._capacity = lengths.pop() if lengths else 0
         return store
 
@@ -230,6 +270,7 @@ class RowStore:
         budgeted field goes to memory while the budgeted total stays within
         ``memory_budget`` and to disk otherwise.
         """
+        self._check_whole()
         if capacity > self._capacity:
             self._grow(capacity, list(self._fields))
 
@@ -286,11 +327,7 @@ class RowStore:
 
     def _spill_path(self, key: str) -> Path:
         if self._spill_dir is None:
-            path = Path(tempfile.mkdtemp(prefix="skviz-record-", dir=self.directory))
-            self._spill_dir = path
-            self._finalizer = weakref.finalize(
-                self, shutil.rmtree, str(path), ignore_errors=True
-            )
+            self._spill_dir, self._finalizer = make_spill_folder(self, self.directory)
         stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
         for gen in range(1_000_000):
             path = self._spill_dir / f"{stem}.{gen}.npy"
@@ -327,12 +364,18 @@ class RowStore:
 
         Memory-mapped when the field was spilled.
         """
+        self._check_whole()
         view = self._fields[key].data[: self._n_rows].view()
         view.flags.writeable = False
         return view
 
+    def _check_whole(self) -> None:
+        if self._lost is not None:
+            raise ValueError(f"This recording's rows are not readable: {self._lost}")
+
     def location(self, key: str) -> str:
         """``"memory"`` or the path of the ``.npy`` file that holds the field."""
+        self._check_whole()
         field = self._fields[key]
         return str(field.path) if field.on_disk else "memory"
 
@@ -354,24 +397,82 @@ class RowStore:
         )
 
     # ------------------------------------------------------------------
-    # pickling: committed rows only, in memory
+    # pickling: rows in memory by value, files by reference (see _spill)
     # ------------------------------------------------------------------
 
     def __getstate__(self):
         state = self.__dict__.copy()
         n = self._n_rows
-        state["_fields"] = {
-            key: _Field(
-                np.array(f.data[:n]), fill=f.fill, budgeted=f.budgeted, label=f.label
-            )
-            for key, f in self._fields.items()
-        }
+        fields = {}
+        for key, f in self._fields.items():
+            if self._by_reference(f):
+                # the original keeps the file for the copies that link to it
+                f.shared = f.shared or f.owned
+                ref = FileRef.of(f.data, f.path, n, f.owned, f.identity)
+                fields[key] = (ref, f.fill, f.budgeted, f.label)
+            else:
+                fields[key] = _Field(
+                    np.array(f.data[:n]),
+                    fill=f.fill,
+                    budgeted=f.budgeted,
+                    label=f.label,
+                )
+        state["_fields"] = fields
         # a spill folder belongs to this process's store, not to its copies
         state.update(_capacity=n, _spill_dir=None, _finalizer=None)
         return state
 
+    def _by_reference(self, field: _Field) -> bool:
+        if not field.on_disk or mapped_file(field.data) is None:
+            return False
+        if field.identity is not None and field.identity == file_identity(
+            field.path, field.owned
+        ):
+            return True
+        warnings.warn(
+            f"{self.name}: {str(field.path)!r} was removed or replaced since "
+            f"{field.label!r} was mapped from it; its rows are pickled by value "
+            "(in memory).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False
+
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("_lost", None)  # pickled before issue 11
+        for key, f in list(self._fields.items()):
+            if isinstance(f, tuple):
+                self._fields[key] = self._reopen(*f)
+
+    def _reopen(self, ref: FileRef, fill, budgeted: bool, label: str) -> _Field:
+        try:
+            data, path = ref.reopen(self._copy_folder)
+        except LostFile as lost:
+            if self._lost is None:  # one warning per store, for the first file
+                warnings.warn(
+                    f"{self.name}: an unpickled recording cannot be read: {lost}",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            self._lost = self._lost or str(lost)
+            shape = (0, *ref.row_shape)
+            return _Field(
+                np.empty(shape, ref.dtype), fill=fill, budgeted=budgeted, label=label
+            )
+        return _Field(
+            data, path, fill=fill, budgeted=budgeted, label=label, owned=ref.owned
+        )
+
+    def _copy_folder(self, near: Path) -> Path:
+        """This copy's private folder, next to the original's where possible."""
+        if self._spill_dir is None:
+            try:
+                made = make_spill_folder(self, near)
+            except OSError:  # the system's temporary folder, then
+                made = make_spill_folder(self, None)
+            self._spill_dir, self._finalizer = made
+        return self._spill_dir
 
     def __repr__(self) -> str:
         return (
