@@ -25,6 +25,7 @@ PARTS = {
     "_data": ("core", 0),
     "_sinks": ("core", 0),
     "_writer": ("core", 0),
+    "atomic": ("core", 0),
     "capture": ("core", 0),
     "_dask": ("core", 1),
     "inspectable": ("core", 1),
