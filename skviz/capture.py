@@ -115,6 +115,37 @@ def _watch_runs(
     return handles
 
 
+def _watch_calls(
+    modules: Mapping[str, nn.Module], on_call: Callable[[nn.Module, tuple], None]
+) -> list[Any]:
+    """Forward pre-hooks calling ``on_call(module, inputs)`` from this thread only."""
+    owner = threading.get_ident()
+    handles = []
+
+    def hook(module, inputs):
+        if threading.get_ident() == owner:
+            on_call(module, inputs)
+
+    try:
+        for module in modules.values():
+            handles.append(module.register_forward_pre_hook(hook))
+    except BaseException:
+        for handle in handles:
+            handle.remove()
+        raise
+    return handles
+
+
+def _global_hooks() -> bool:
+    """Whether hooks registered for every module are active."""
+    from torch.nn.modules import module as torch_module
+
+    return any(
+        getattr(torch_module, name, None)
+        for name in ("_global_forward_hooks", "_global_forward_pre_hooks")
+    )
+
+
 def discover(
     modules: Mapping[str, nn.Module], forward: Callable[[], Any], rows: int
 ) -> list[LayerInfo]:
@@ -247,6 +278,7 @@ class LayerCapture:
             if ref.module in self.known_calls:
                 select_run(ref, self.known_calls[ref.module])
         self._ran_to_end = False
+        self._direct: int | None = None
         self.targets: list[Target] = []
         self.sinks: list[Any] = []
         self._by_module: dict[str, list[int]] = {}
@@ -457,6 +489,69 @@ class LayerCapture:
         # Outside the forward pass: a bad ``out`` fails here, not inside a hook.
         for target in targets:
             self.sinks.append(self.open_sink(target))
+        self._use_direct_linear()
+
+    def _use_direct_linear(self) -> None:
+        """Compute the last output of each batch straight into its rows, when it
+        is a plain ``nn.Linear``'s.
+
+        The layer whose output completes a batch is the one after which the
+        forward pass stops. When it is an ``nn.Linear`` itself (no subclass,
+        no other hook), a pre-hook runs ``torch.addmm(bias, x, W.T,
+        out=rows)``, the kernel ``F.linear`` runs for 2-D input, into the
+        result, and stops the forward pass there: the layer's output is
+        neither allocated nor copied. Anything else (other input shapes or
+        dtypes, another run) falls back to the module's own forward.
+        """
+        if not self._first_rows:
+            return
+        last = next(reversed(self._first_rows))
+        target = self.targets[last]
+        module = self.modules[target.ref.module]
+        if (
+            type(module) is nn.Linear
+            and not target.path
+            and target.batch_axis == 0
+            and not target.guessed
+            and len(module._forward_hooks) == 1
+            and not module._forward_pre_hooks
+            and not _global_hooks()
+        ):
+            self._direct = last
+            self._handles.extend(
+                _watch_calls({target.ref.module: module}, self._direct_linear)
+            )
+
+    def _direct_linear(self, module: nn.Linear, inputs: tuple) -> None:
+        i = self._direct
+        target = self.targets[i]
+        if (
+            not self.resolved
+            or self._calls[target.ref.module] != target.call
+            or len(self._done) != len(self.targets) - 1
+            or len(inputs) != 1
+        ):
+            return
+        x, region = inputs[0], self._regions[i]
+        if not (
+            isinstance(x, torch.Tensor)
+            and x.dim() == 2
+            and x.shape[0] == region.shape[0]
+            and x.dtype == region.dtype == module.weight.dtype
+            and x.device == region.device == module.weight.device
+        ):
+            return
+        if module.bias is None:
+            torch.mm(x, module.weight.t(), out=region)
+        else:
+            torch.addmm(module.bias, x, module.weight.t(), out=region)
+        if self.activation is not None:
+            activated = self._activate(region, target.name)
+            if activated.shape != region.shape:
+                self._raise_shape(target, activated, region.shape[0])
+            region.copy_(activated)
+        self._done.add(i)
+        raise StopForward
 
     def _write_first_rows(self) -> None:
         for i, (sink, target) in enumerate(zip(self.sinks, self.targets, strict=True)):

@@ -270,3 +270,112 @@ def test_layer_info_of_a_reused_module():
 def test_layer_info_max_samples_is_checked(wine_net, wine, bad):
     with pytest.raises(ValueError, match="max_samples"):
         wine_net.layer_info(wine[0], max_samples=bad)
+
+
+# ---------------------------------------------------------------------------
+# The last Linear of a batch computed straight into the result
+# ---------------------------------------------------------------------------
+
+
+class _CountLinear:
+    """Counts F.linear, which nn.Linear.forward calls."""
+
+    def __init__(self, monkeypatch):
+        import torch.nn.modules.linear as linear_module
+
+        self.calls = 0
+        original = linear_module.F.linear
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(linear_module.F, "linear", counted)
+
+
+def _hooked_in_batches(module, layer, X, batch_size):
+    """The layer's own output, by a hand-made hook, on the same batches."""
+    return np.concatenate(
+        [
+            hand_hook_calls(module, layer, torch.from_numpy(X[i : i + batch_size]))[
+                0
+            ].numpy()
+            for i in range(0, len(X), batch_size)
+        ]
+    )
+
+
+class _NoBias(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(13, 6, bias=False)
+        self.out = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x)))
+
+
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("layer", ["dense0", "dense1", "output"])
+def test_direct_linear_equals_the_modules_own_output(wine, layer, activation):
+    from _models import WineClassifier
+
+    X, y = wine
+    net = make_net(WineClassifier, max_epochs=1).fit(X, y)
+    net.transform_layer(X[:4], layer)  # learns the layer's runs and shape
+    hooked = _hooked_in_batches(net.module_, layer, X, 16)
+    if activation == "relu":
+        hooked = np.maximum(hooked, 0)
+    A = net.transform_layer(X, layer, batch_size=16, activation=activation)
+    np.testing.assert_array_equal(A, hooked)
+
+
+@pytest.mark.parametrize("module", ["double", "no_bias"])
+def test_direct_linear_in_double_precision_and_without_bias(wine, module):
+    from _models import DoubleWine
+
+    X, y = wine
+    cls, layer = (DoubleWine, "dense1") if module == "double" else (_NoBias, "hidden")
+    net = make_net(cls, max_epochs=1).fit(X, y)
+    net.transform_layer(X[:4], layer)
+    Xm = X.astype(np.float64) if module == "double" else X
+    hooked = _hooked_in_batches(net.module_, layer, Xm, 16)
+    A = net.transform_layer(X, layer, batch_size=16)
+    assert A.dtype == hooked.dtype
+    np.testing.assert_array_equal(A, hooked)
+
+
+def test_direct_linear_skips_the_modules_forward(wine, monkeypatch):
+    from _models import WineClassifier
+
+    X, y = wine
+    net = make_net(WineClassifier, max_epochs=1).fit(X, y)
+    net.transform_layer(X[:4], "dense1")
+    count = _CountLinear(monkeypatch)
+    net.transform_layer(X[:64], "dense1", batch_size=16)
+    # 4 batches. The first tells the output's shape: dense0 and dense1 run
+    # through F.linear. In the 3 others only dense0 does: dense1 is computed
+    # into the result by the pre-hook.
+    assert count.calls == 2 + 3
+    assert not net.module_.dense1._forward_pre_hooks
+
+
+def test_direct_linear_steps_aside_for_a_users_hook(wine, monkeypatch):
+    from _models import WineClassifier
+
+    X, y = wine
+    net = make_net(WineClassifier, max_epochs=1).fit(X, y)
+    net.transform_layer(X[:4], "dense1")
+    seen = []
+    handle = net.module_.dense1.register_forward_hook(
+        lambda _m, _i, out: seen.append(out.shape[0])
+    )
+    try:
+        count = _CountLinear(monkeypatch)
+        A = net.transform_layer(X[:64], "dense1", batch_size=16)
+    finally:
+        handle.remove()
+    assert count.calls == 8 and seen == [16, 16, 16, 16]
+    np.testing.assert_allclose(
+        A, manual_wine(net.module_, X[:64])["dense1"], rtol=1e-5, atol=1e-5
+    )
