@@ -162,7 +162,7 @@ def dead_units_report(
             if found is not None:
                 bounds[layer] = found
     bounds.update(saturation_bounds or {})
-    y = None if y is None else np.asarray(y)
+    y = None if y is None else analysis.check_label_types(y)
     values = net.capture_layers(
         X, layers, activation=None, flatten=False, batch_size=batch_size
     )

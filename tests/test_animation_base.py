@@ -164,6 +164,15 @@ def _duration(animation, path):
         return gif.info["duration"]
 
 
+@pytest.mark.parametrize("fps", [1e-9, 1e-300, 1 / 700, 250.0])
+def test_fps_no_writer_can_store_is_refused(anim, tmp_path, fps):
+    with pytest.raises(ValueError, match="fps must be between"):
+        anim.save(tmp_path / "anim.gif", fps=fps)
+    with pytest.raises(ValueError, match="fps must be between"):
+        anim.to_jshtml(fps=fps)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_animation_takes_fps(anim, tmp_path):
     assert _duration(anim.animation(fps=20), tmp_path / "a.gif") == 50
     with pytest.warns(FutureWarning, match="fps=10"):

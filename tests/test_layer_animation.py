@@ -605,3 +605,16 @@ def test_folded_cells_are_turned_so_that_they_fill():
         assert np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) > 0
     # A point covered only by the folded cell is inside the compound path.
     assert path.contains_point((1.4, 1.4)) and path.contains_point((0.7, 0.7))
+
+
+def test_stage_with_nan_is_named(seq_net, data):
+    import copy
+
+    X, y = data
+    net = copy.deepcopy(seq_net)
+    first = next(m for m in net.module_.modules() if isinstance(m, nn.Linear))
+    with torch.no_grad():
+        first.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"Stage '.*Linear' holds NaN") as info:
+        LayerTransformAnimation.from_estimator(net, X, y, **SMALL)
+    assert f"{len(X)} of {len(X)} samples" in str(info.value)

@@ -16,7 +16,13 @@ Conventions shared by all functions:
   statistics warn once (:class:`NonFiniteWarning`) when they had to mask.
 """
 
-from ._arrays import NonFiniteWarning, mask_nonfinite, reduce_units, unit_matrix
+from ._arrays import (
+    NonFiniteWarning,
+    check_label_types,
+    mask_nonfinite,
+    reduce_units,
+    unit_matrix,
+)
 from ._arrays import Reduce as Reduce
 from ._classes import (
     class_profile,
@@ -39,6 +45,7 @@ __all__ = [
     "SATURATION_BOUNDS",
     "NonFiniteWarning",
     "activity_by_class",
+    "check_label_types",
     "class_profile",
     "compare_misclassified",
     "dead_units",

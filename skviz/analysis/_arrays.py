@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Any, Literal
 
@@ -60,11 +61,31 @@ def check_samples(A: np.ndarray, name: str = "activations") -> None:
         raise ValueError(f"{name} hold no samples.")
 
 
+def check_label_types(y: Any, name: str = "y") -> np.ndarray:
+    """``y`` as an array whose labels are all numbers or all strings.
+
+    Labels of mixed types (``[1, "a", 2.0]``) cannot be sorted or compared,
+    so every grouping by class would fail somewhere inside numpy.
+    """
+    y = np.asarray(y)
+    if y.dtype == object and y.size:
+        kinds = {
+            "number" if isinstance(v, numbers.Number) else type(v).__name__
+            for v in y.ravel()
+        }
+        if len(kinds) > 1:
+            raise TypeError(
+                f"{name} mixes labels of different types ({', '.join(sorted(kinds))}); "
+                "give every label the same type, e.g. y.astype(str)."
+            )
+    return y
+
+
 def check_labels(y: Any, n: int, name: str = "y") -> np.ndarray:
-    """``y`` as a 1-D array of ``n`` labels."""
+    """``y`` as a 1-D array of ``n`` labels of one type."""
     if y is None:
         raise ValueError(f"{name} is required.")
-    y = np.asarray(y)
+    y = check_label_types(y, name)
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one label per sample), got {y.shape}.")
     if len(y) != n:

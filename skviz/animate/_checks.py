@@ -15,6 +15,7 @@ __all__ = [
     "check_X",
     "check_activations",
     "check_decision_regions",
+    "check_fps",
     "check_int",
     "check_layers",
     "check_net",
@@ -48,6 +49,22 @@ def check_positive(name: str, value) -> float:
     ):
         raise ValueError(f"{name} must be a positive number, got {value!r}.")
     return float(value)
+
+
+# A GIF stores each frame's delay in hundredths of a second, at most 655.35 s;
+# players treat delays under 10 ms as 100 ms.
+MIN_FPS, MAX_FPS = 1 / 600, 100.0
+
+
+def check_fps(fps) -> float:
+    """A frame rate every writer can store: 1/600 to 100 frames per second."""
+    fps = check_positive("fps", fps)
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise ValueError(
+            f"fps must be between {MIN_FPS:.4f} (one frame per 10 minutes) and "
+            f"{MAX_FPS:g} frames per second, got {fps!r}."
+        )
+    return fps
 
 
 def check_projection(projection) -> str:

@@ -189,7 +189,7 @@ class BaseAnimation:
                 stacklevel=2,
             )
             fps = 1000 / interval
-        fps = checks.check_positive("fps", fps)
+        fps = checks.check_fps(fps)
         self._ensure_drawn()
         # No separate first draw: every frame, the first included, is drawn
         # by draw_frame when its turn comes.
@@ -239,7 +239,7 @@ class BaseAnimation:
             ``path``.
         """
         path = Path(path)
-        fps = checks.check_positive("fps", fps)
+        fps = checks.check_fps(fps)
         if dpi is not None:
             dpi = checks.check_positive("dpi", dpi)
         if writer is None:
@@ -273,7 +273,7 @@ class BaseAnimation:
         str
             Display it with ``IPython.display.HTML``.
         """
-        fps = checks.check_positive("fps", fps)
+        fps = checks.check_fps(fps)
         if dpi is not None:
             dpi = checks.check_positive("dpi", dpi)
         with tempfile.TemporaryDirectory() as tmp:

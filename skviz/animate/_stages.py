@@ -273,6 +273,15 @@ def _place(
     stages = []
     previous = None
     for st, g in raw:
+        for what, values in (("samples", st.values), ("grid points", g)):
+            bad = ~np.isfinite(values).all(axis=1)
+            if bad.any():
+                raise ValueError(
+                    f"Stage {st.name_line()!r} holds NaN or infinite values for "
+                    f"{int(bad.sum())} of {len(values)} {what}; the net "
+                    "produces them there (a NaN weight, an overflow), so they "
+                    "cannot be drawn."
+                )
         proj = geometry.project(st.values, g, n_draw, previous, align)
         st.method, st.coords = proj.method, proj.coords
         if proj.method == "pca":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import analysis
 from ..analysis import reduce_units
 from .base import class_label
 
@@ -98,6 +99,8 @@ def as_1d(values, name: str, n: int | None) -> np.ndarray | None:
     if values is None:
         return None
     arr = np.asarray(values)
+    if name in ("y", "y_true", "y_pred"):
+        arr = analysis.check_label_types(arr, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:

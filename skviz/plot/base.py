@@ -112,7 +112,7 @@ def annotate_cells(ax, image, values, *, shown=None, origin=(0, 0), fontsize=6.5
 
 def labels_per_sample(y, n_samples: int) -> np.ndarray:
     """``y`` as a 1-D array of ``n_samples`` labels (checked before a forward pass)."""
-    y = np.asarray(y)
+    y = analysis.check_label_types(y)
     if y.ndim != 1 or len(y) != n_samples:
         raise ValueError(
             f"y must hold one label per sample of X ({n_samples}), got shape {y.shape}."
