@@ -1,4 +1,4 @@
-"""Seed 004 in skorch: watch two concentric circles being pulled apart.
+"""Watch two concentric circles being pulled apart, layer by layer.
 
 A tiny classifier, 2 -> 3 -> 3 -> 3 -> 2 (Linear layers with an activation
 between them; the softmax comes with CrossEntropyLoss), is trained three
@@ -41,7 +41,7 @@ ACTIVATIONS = {"tanh": nn.Tanh, "ReLU": nn.ReLU, "GELU": nn.GELU}
 
 
 def circles_mlp(activation: type[nn.Module]) -> nn.Sequential:
-    """Seed 004's network: 2 -> 3 -> 3 -> 3 -> 2, named layers."""
+    """2 -> 3 -> 3 -> 3 -> 2, named layers."""
     return nn.Sequential(
         OrderedDict(
             fc1=nn.Linear(2, 3),

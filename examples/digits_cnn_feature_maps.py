@@ -32,7 +32,7 @@ from skviz import InspectableNeuralNetClassifier
 
 
 class DigitsCNN(nn.Module):
-    """Seed 001's layers, sized for 8x8 inputs: 8x8 -> 6x6 -> 3x3."""
+    """cnn1 / act1 / pool1, sized for 8x8 inputs: 8x8 -> 6x6 -> 3x3."""
 
     def __init__(self, channels=6, n_classes=10):
         super().__init__()

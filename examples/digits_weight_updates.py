@@ -1,9 +1,9 @@
-"""Seed 003 with skviz: record weight updates during fit, plot them, animate them.
+"""Record weight updates during fit, plot them, animate them.
 
-Seed 003 trains an MLP (l1..l5: 784 -> 1000 -> 100 -> 10 -> 10 -> 10) on
-MNIST with batches of 16, copies the weights of every batch into Python
-lists and draws a GIF whose edges are coloured by each batch's update. Here
-the same network takes the 64 pixels of scikit-learn's ``load_digits``; a
+The usual way is to copy the weights of an MLP (l1..l5: 784 -> 1000 -> 100 ->
+10 -> 10 -> 10, MNIST, batches of 16) into Python lists after every batch
+and draw a GIF whose edges are coloured by each batch's update. Here the
+same network takes the 64 pixels of scikit-learn's ``load_digits``; a
 :class:`skviz.record.WeightRecorder` records l2..l5 after every batch of one
 epoch, and skviz draws the pictures::
 
@@ -44,7 +44,7 @@ from skviz.record import WeightRecorder
 
 
 class DigitsNet(nn.Module):
-    """Seed 003's network with 64 inputs instead of 28 * 28."""
+    """l1..l5: 64 -> 1000 -> 100 -> 10 -> 10 -> 10 (64 pixels instead of 28 * 28)."""
 
     def __init__(self, n_inputs=64, n_classes=10):
         super().__init__()

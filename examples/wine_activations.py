@@ -1,4 +1,4 @@
-"""Seed 000 end to end: what the hidden units of the wine MLP do.
+"""What the hidden units of a wine MLP do, end to end.
 
 Trains a small MLP (ReLU applied functionally) on scikit-learn's wine data, fitted on a
 DataFrame so that the 13 feature names flow into the pictures, then answers
