@@ -424,7 +424,17 @@ class DatasetBatches:
     def _loader(self, dataset):
         kwargs = self.net.get_params_for("iterator_valid")
         kwargs.update(batch_size=self.batch_size, shuffle=False, drop_last=False)
-        return self.net.iterator_valid(dataset, **kwargs)
+        iterator = self.net.iterator_valid
+        if (
+            isinstance(iterator, type)
+            and issubclass(iterator, torch.utils.data.DataLoader)
+            and "generator" not in kwargs
+        ):
+            # A DataLoader draws a seed for its workers from torch's global
+            # random state even when it does not shuffle; inspecting from a
+            # training callback would then change the training run.
+            kwargs["generator"] = torch.Generator()
+        return iterator(dataset, **kwargs)
 
     def __iter__(self):
         start = 0

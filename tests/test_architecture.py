@@ -29,6 +29,7 @@ PARTS = {
     "capture": ("core", 0),
     "_dask": ("core", 1),
     "inspectable": ("core", 1),
+    "_inputs": ("core", 1),
     "analysis": ("analysis", 2),
     "reports": ("reports", 2),
     "represent": ("represent", 2),
