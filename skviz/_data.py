@@ -341,6 +341,10 @@ class ArrayBatches:
     native byte order).
     """
 
+    #: Batch sizes the next batch should not have, when it can (set by the
+    #: capture between batches).
+    avoid: frozenset[int] = frozenset()
+
     def __init__(self, X, batch_size: int, device, dtype: torch.dtype | None):
         self.X = X
         self.n = int(X.shape[0])
@@ -377,9 +381,16 @@ class ArrayBatches:
         return self.X[start:stop]
 
     def __iter__(self) -> Iterator[tuple[int, int, torch.Tensor]]:
-        for start in range(0, self.n, self.batch_size):
-            stop = min(start + self.batch_size, self.n)
+        start = 0
+        while start < self.n:
+            size = min(self.batch_size, self.n - start)
+            # A size the consumer asked to avoid (one that another axis of
+            # an output also has) becomes the next smaller one.
+            while size > 1 and size in self.avoid:
+                size -= 1
+            stop = start + size
             yield start, stop, self._to_tensor(self._rows(start, stop))
+            start = stop
 
 
 class SparseBatches(ArrayBatches):
@@ -420,20 +431,26 @@ class DatasetBatches:
     # Samples of a dataset may differ from call to call (lengths of
     # sequences): nothing learned on one call is taken for the next.
     input_key = None
+    #: Batch sizes the next batch should not have, when it can (set by the
+    #: capture between batches; honoured by DataLoaders without workers).
+    avoid: frozenset[int] = frozenset()
 
     def _loader(self, dataset):
         kwargs = self.net.get_params_for("iterator_valid")
         kwargs.update(batch_size=self.batch_size, shuffle=False, drop_last=False)
         iterator = self.net.iterator_valid
-        if (
-            isinstance(iterator, type)
-            and issubclass(iterator, torch.utils.data.DataLoader)
-            and "generator" not in kwargs
+        if isinstance(iterator, type) and issubclass(
+            iterator, torch.utils.data.DataLoader
         ):
-            # A DataLoader draws a seed for its workers from torch's global
-            # random state even when it does not shuffle; inspecting from a
-            # training callback would then change the training run.
-            kwargs["generator"] = torch.Generator()
+            if "generator" not in kwargs:
+                # A DataLoader draws a seed for its workers from torch's
+                # global random state even when it does not shuffle;
+                # inspecting from a training callback would then change the
+                # training run.
+                kwargs["generator"] = torch.Generator()
+            for key in ("batch_size", "shuffle", "drop_last", "sampler"):
+                kwargs.pop(key, None)
+            kwargs["batch_sampler"] = _InOrderBatches(self, len(dataset))
         return iterator(dataset, **kwargs)
 
     def __iter__(self):
@@ -443,6 +460,29 @@ class DatasetBatches:
             stop = start + _batch_len(Xi)
             yield start, stop, Xi
             start = stop
+
+
+class _InOrderBatches:
+    """Indices of consecutive batches, of the sizes ``ArrayBatches`` would cut.
+
+    Asked for each batch only when the loader needs it (without workers),
+    so a size the capture asks to avoid is avoided, as for arrays.
+    """
+
+    def __init__(self, owner: DatasetBatches, n: int):
+        self.owner, self.n = owner, n
+
+    def __iter__(self):
+        start = 0
+        while start < self.n:
+            size = min(self.owner.batch_size, self.n - start)
+            while size > 1 and size in self.owner.avoid:
+                size -= 1
+            yield list(range(start, start + size))
+            start += size
+
+    def __len__(self) -> int:
+        return -(-self.n // self.owner.batch_size)
 
 
 def _batch_len(Xi) -> int:

@@ -21,10 +21,9 @@ described in :mod:`skviz.layers`.
 from __future__ import annotations
 
 import threading
-import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,14 +31,18 @@ import torch
 from torch import nn
 
 from .layers import (
+    ACTIVATIONS,
+    AmbiguousBatchAxisWarning,
     LayerInfo,
     LayerRef,
     TensorInfo,
     describe_output,
+    resolve_activation,
     select_path,
     select_run,
     select_tensor,
 )
+from .session import inspection_lock, inspection_session, unwrap_compiled
 
 __all__ = [
     "ACTIVATIONS",
@@ -53,37 +56,6 @@ __all__ = [
     "resolve_activation",
     "unwrap_compiled",
 ]
-
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "gelu": nn.functional.gelu,
-    "leaky_relu": nn.functional.leaky_relu,
-}
-
-
-def resolve_activation(activation):
-    """The callable for an activation name, a callable itself, or None."""
-    if activation is None or callable(activation):
-        return activation
-    try:
-        return ACTIVATIONS[activation]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown activation {activation!r}; use one of "
-            f"{sorted(ACTIVATIONS)} or a callable taking and returning a tensor."
-        ) from None
-
-
-def unwrap_compiled(module: nn.Module) -> nn.Module:
-    """The user's module behind a ``torch.compile`` wrapper (or itself).
-
-    Inspection runs eagerly on it: names are the user's (no ``_orig_mod.``)
-    and hooks fire without graph breaks or recompilation.
-    """
-    return getattr(module, "_orig_mod", module)
-
 
 # --------------------------------------------------------------------------
 # Discovery
@@ -147,19 +119,30 @@ def _global_hooks() -> bool:
 
 
 def discover(
-    modules: Mapping[str, nn.Module], forward: Callable[[], Any], rows: int
+    modules: Mapping[str, nn.Module],
+    forward: Callable[[], Any],
+    rows: int,
+    ancestors: Mapping[str, Sequence[nn.Module]] | None = None,
 ) -> list[LayerInfo]:
     """Every run of ``modules`` during one ``forward()`` of ``rows`` samples.
 
     Returns one :class:`LayerInfo` per run, in the order the runs finished
     (forward order for leaves; a container finishes after its children).
     Modules that did not run are absent. Hooks are gone on return.
+    ``ancestors`` (see :func:`skviz.layers.ancestors_of`) lend their layout
+    to batch axes the batch's size cannot tell.
     """
+    ancestors = ancestors or {}
     runs: list[tuple[str, Any]] = []
     handles = _watch_runs(
         modules,
         lambda name, out: runs.append(
-            (name, describe_output(out, rows, modules[name]))
+            (
+                name,
+                describe_output(
+                    out, rows, modules[name], ancestors=ancestors.get(name, ())
+                ),
+            )
         ),
     )
     try:
@@ -220,6 +203,10 @@ class Target:
         return self.ref.text
 
 
+def _without(shape: Sequence[int], axis: int) -> tuple[int, ...]:
+    return tuple(shape[:axis]) + tuple(shape[axis + 1 :])
+
+
 def numpy_dtype(dtype: torch.dtype) -> np.dtype:
     """float64 stays float64; every other dtype is returned as float32."""
     return np.dtype(np.float64) if dtype == torch.float64 else np.dtype(np.float32)
@@ -237,10 +224,15 @@ class LayerCapture:
 
     Where the first batch cannot tell the batch axis (several axes have
     the batch's size: a batch of one sample, or a sequence as long as the
-    batch), the module's documented layout decides (``h_n`` of recurrent
-    layers is batch-second, ``batch_first=False`` modules too), then
-    ``hints`` from earlier calls, then axis 0. A later batch of another size
-    that contradicts the choice raises instead of mixing up samples.
+    batch), ``hints`` from earlier calls decide, then the module's
+    documented layout (``h_n`` of recurrent layers is batch-second,
+    ``batch_first=False`` modules and what they contain too). Where nothing
+    does, the batch is held back and the next one asked to have another
+    size (``avoid``: the source picks a smaller one), and the two together
+    tell the axis; only then are both written. When no batch of another
+    size comes (one batch in all, or a loader of fixed batches), axis 0 is
+    taken and :class:`~skviz.layers.AmbiguousBatchAxisWarning` says so; a
+    later batch of another size that contradicts it raises.
 
     Parameters
     ----------
@@ -258,6 +250,9 @@ class LayerCapture:
         Applied to each captured tensor before it is copied.
     hints : mapping of str to int, optional
         Batch axes of references known from earlier calls.
+    ancestors : mapping of str to sequence of nn.Module, optional
+        The containers of each module, nearest first, whose documented
+        layout decides a batch axis the module's own output cannot tell.
     calls : mapping of str to int, optional
         How often each module ran per forward pass in an earlier call on the
         same kind of input. A reference whose run is then known lets the
@@ -266,9 +261,17 @@ class LayerCapture:
     """
 
     def __init__(
-        self, modules, refs, open_sink, activation=None, hints=None, calls=None
+        self,
+        modules,
+        refs,
+        open_sink,
+        activation=None,
+        hints=None,
+        calls=None,
+        ancestors=None,
     ):
         self.modules = modules
+        self.ancestors = dict(ancestors or {})
         self.refs = list(refs)
         self.open_sink = open_sink
         self.activation = activation
@@ -293,7 +296,13 @@ class LayerCapture:
         # rows, copied while the forward runs (a later in-place op would
         # change the tensor itself).
         self._runs: dict[str, list[Any]] = {}
-        self._first_rows: dict[int, torch.Tensor] = {}
+        self._raw: dict[int, torch.Tensor] = {}
+        # Batches held back until the batch axis is known: (start, stop,
+        # runs, raw rows), in order.
+        self._pending: list[tuple[int, int, dict, dict]] = []
+        self._confirmed: set[int] = set()
+        #: Batch sizes the next batch should not have (see the class docstring).
+        self.avoid: frozenset[int] = frozenset()
 
     @property
     def resolved(self) -> bool:
@@ -332,16 +341,26 @@ class LayerCapture:
             ]
         else:
             self._runs = {name: [] for name in self._by_module}
-            self._first_rows = {}
+            self._raw = {}
 
-    def end_batch(self) -> None:
+    def end_batch(self, n_rows: int | None = None) -> None:
+        """Close a batch; ``n_rows`` (all rows to cover) lets a first batch
+        whose batch axis is unclear wait for the next one."""
         if not self.resolved:
-            self._ran_to_end = not (
-                self.stop_early and len(self._done) == len(self.refs)
-            )
+            if not self._pending:
+                self._ran_to_end = not (
+                    self.stop_early and len(self._done) == len(self.refs)
+                )
+            self._pending.append((self._start, self._stop, self._runs, self._raw))
+            unclear = len(self._pending) == 1 and self._unclear()
+            if unclear and n_rows is not None and self._stop < n_rows:
+                self.avoid = frozenset({self._stop - self._start})
+                return
+            self.avoid = frozenset()
             self._resolve()
-            self._write_first_rows()
-        elif len(self._done) != len(self.targets):
+            self._write_pending()
+            return
+        if len(self._done) != len(self.targets):
             missing = [
                 t.name for i, t in enumerate(self.targets) if i not in self._done
             ]
@@ -366,6 +385,23 @@ class LayerCapture:
                 "sample needs its row (a data loader that drops or skips samples "
                 "cannot be inspected)."
             )
+        self.targets = [
+            replace(t, guessed=False) if i in self._confirmed else t
+            for i, t in enumerate(self.targets)
+        ]
+        for target in self.targets:
+            if target.guessed:
+                warnings.warn(
+                    AmbiguousBatchAxisWarning(
+                        f"No batch could tell which axis of {target.name!r} holds "
+                        f"the samples: every batch had as many samples as another "
+                        f"axis has entries, and the module documents no layout. "
+                        f"Axis {target.batch_axis} was taken, by convention; pass "
+                        "a batch_size that no axis of this output has (and that "
+                        "is smaller than the number of samples) to be sure."
+                    ),
+                    stacklevel=4,
+                )
         return [sink.finish() for sink in self.sinks]
 
     # -- hooks ---------------------------------------------------------
@@ -409,7 +445,13 @@ class LayerCapture:
             ref = self.refs[i]
             if ref.text in self.hints:
                 hints[ref.path] = self.hints[ref.text]
-        struct = describe_output(output, rows, self.modules[name], hints=hints)
+        struct = describe_output(
+            output,
+            rows,
+            self.modules[name],
+            hints=hints,
+            ancestors=self.ancestors.get(name, ()),
+        )
         self._runs[name].append(struct)
         for i in self._by_module[name]:
             ref = self.refs[i]
@@ -422,11 +464,7 @@ class LayerCapture:
             if not isinstance(info, TensorInfo) or info.batch_axis is None:
                 continue
             tensor = select_path(output, ref.path).detach()
-            if info.batch_axis:
-                tensor = tensor.movedim(info.batch_axis, 0)
-            if self.activation is not None:
-                tensor = self._activate(tensor, ref.text)
-            self._first_rows[i] = tensor.to("cpu", copy=True)
+            self._raw[i] = tensor.to("cpu", copy=True)
             self._done.add(i)
 
     def _activate(self, tensor: torch.Tensor, name: str) -> torch.Tensor:
@@ -442,14 +480,12 @@ class LayerCapture:
         target = self.targets[i]
         tensor = tensor.detach()
         rows = self._stop - self._start
+        if target.guessed and i not in self._confirmed:
+            self._check_guess(i, target, tensor, rows)
         if target.batch_axis != 0:
             if tensor.ndim <= target.batch_axis:
                 self._raise_shape(target, tensor, rows)
-            if target.guessed and tensor.shape[target.batch_axis] != rows:
-                self._raise_guess(target, tensor, rows)
             tensor = tensor.movedim(target.batch_axis, 0)
-        elif target.guessed and tensor.ndim and tensor.shape[0] != rows:
-            self._raise_guess(target, tensor, rows)
         if self.activation is not None:
             tensor = self._activate(tensor, target.name)
         if tuple(tensor.shape) != (rows, *target.sample_shape):
@@ -459,37 +495,94 @@ class LayerCapture:
 
     # -- first batch ---------------------------------------------------
 
+    def _unclear(self) -> bool:
+        """Whether the batch just run left a requested batch axis to convention."""
+        start, stop, runs, _ = self._pending[-1]
+        for ref in self.refs:
+            module_runs = runs[ref.module]
+            info = select_tensor(
+                ref, module_runs[select_run(ref, len(module_runs))], stop - start
+            )
+            if info.guessed:
+                return True
+        return False
+
     def _resolve(self) -> None:
-        rows = self._stop - self._start
+        """Targets from the batches held back: each one's run, tensor and axis."""
         targets = []
         for ref in self.refs:
-            runs = self._runs[ref.module]
-            call = select_run(ref, len(runs))
-            info = select_tensor(ref, runs[call], rows)
+            infos = []
+            for start, stop, runs, _ in self._pending:
+                module_runs = runs[ref.module]
+                call = select_run(ref, len(module_runs))
+                infos.append(
+                    (stop - start, select_tensor(ref, module_runs[call], stop - start))
+                )
+            rows, first = infos[0]
+            axes = [d for d, size in enumerate(first.shape) if size == rows]
+            for rows_k, info in infos[1:]:
+                axes = [
+                    d
+                    for d in axes
+                    if len(info.shape) == len(first.shape)
+                    and info.shape[d] == rows_k
+                    and _without(info.shape, d) == _without(first.shape, d)
+                ]
+            if not axes:
+                shapes = [info.shape for _, info in infos]
+                raise RuntimeError(
+                    f"Output {ref.text!r} has shapes {shapes} for batches of "
+                    f"{[r for r, _ in infos]} samples: its per-sample shape varies "
+                    "between batches, so its rows cannot be stacked."
+                )
+            axis = first.batch_axis if first.batch_axis in axes else axes[0]
             targets.append(
                 Target(
                     ref=ref,
                     call=call,
                     path=ref.path,
-                    batch_axis=info.batch_axis,
-                    sample_shape=info.sample_shape,
-                    dtype=info.dtype,
-                    guessed=info.guessed,
+                    batch_axis=axis,
+                    sample_shape=_without(first.shape, axis),
+                    dtype=first.dtype,
+                    guessed=first.guessed and len(axes) > 1,
                 )
             )
-        for i, target in enumerate(targets):
-            rows_i = self._first_rows[i]
-            if tuple(rows_i.shape) != (rows, *target.sample_shape):
-                raise ValueError(
-                    f"activation changed the shape of {target.name!r} from "
-                    f"{(rows, *target.sample_shape)} to {tuple(rows_i.shape)}; it must "
-                    "act element-wise."
-                )
         self.targets = targets
         # Outside the forward pass: a bad ``out`` fails here, not inside a hook.
         for target in targets:
             self.sinks.append(self.open_sink(target))
         self._use_direct_linear()
+
+    def _write_pending(self) -> None:
+        """Write and commit the batches held back, in order."""
+        for start, stop, _, raw in self._pending:
+            rows = stop - start
+            for i, (sink, target) in enumerate(
+                zip(self.sinks, self.targets, strict=True)
+            ):
+                tensor = raw.pop(i)
+                if target.batch_axis:
+                    tensor = tensor.movedim(target.batch_axis, 0)
+                if self.activation is not None:
+                    tensor = self._activate(tensor, target.name)
+                if tuple(tensor.shape) != (rows, *target.sample_shape):
+                    raise ValueError(
+                        f"activation changed the shape of {target.name!r} from "
+                        f"{(rows, *target.sample_shape)} to {tuple(tensor.shape)}; "
+                        "it must act element-wise."
+                    )
+                region = torch.from_numpy(sink.region(start, stop))
+                region.view(rows, *target.sample_shape).copy_(tensor)
+            for sink in self.sinks:
+                sink.commit(start, stop)
+        self._pending = []
+
+    def _check_guess(self, i: int, target: Target, tensor: torch.Tensor, rows: int):
+        """A batch of another size tells whether a conventional axis was right."""
+        if tensor.ndim <= target.batch_axis or tensor.shape[target.batch_axis] != rows:
+            self._raise_guess(target, tensor, rows)
+        if sum(size == rows for size in tensor.shape) == 1:
+            self._confirmed.add(i)
 
     def _use_direct_linear(self) -> None:
         """Compute the last output of each batch straight into its rows, when it
@@ -503,9 +596,10 @@ class LayerCapture:
         neither allocated nor copied. Anything else (other input shapes or
         dtypes, another run) falls back to the module's own forward.
         """
-        if not self._first_rows:
+        order = list(self._pending[0][3]) if self._pending else []
+        if not order:
             return
-        last = next(reversed(self._first_rows))
+        last = order[-1]
         target = self.targets[last]
         module = self.modules[target.ref.module]
         if (
@@ -553,13 +647,6 @@ class LayerCapture:
         self._done.add(i)
         raise StopForward
 
-    def _write_first_rows(self) -> None:
-        for i, (sink, target) in enumerate(zip(self.sinks, self.targets, strict=True)):
-            region = torch.from_numpy(sink.region(self._start, self._stop))
-            region.view(self._stop - self._start, *target.sample_shape).copy_(
-                self._first_rows.pop(i)
-            )
-
     def _raise_shape(self, target: Target, tensor: torch.Tensor, rows: int):
         raise RuntimeError(
             f"Output {target.name!r} has shape {tuple(tensor.shape)} for a batch of "
@@ -574,44 +661,3 @@ class LayerCapture:
             f"taken, but a batch of {rows} samples gives shape {tuple(tensor.shape)}. "
             "Pass a batch_size that no other axis of this output has."
         )
-
-
-# --------------------------------------------------------------------------
-# Module state during an inspection
-# --------------------------------------------------------------------------
-
-_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def inspection_lock(owner: Any) -> threading.RLock:
-    """The re-entrant lock of ``owner``: a module while it is inspected
-    (hooks attached), or a net while it is fitted or inspected.
-
-    ``owner`` must be weak-referenceable; the lock goes with it.
-    """
-    module = owner
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(module)
-        if lock is None:
-            lock = _LOCKS[module] = threading.RLock()
-        return lock
-
-
-@contextmanager
-def inspection_session(module: nn.Module) -> Iterator[None]:
-    """Eval mode and no autograd for one inspection, serialised per module.
-
-    Calls on one module are serialised because train/eval mode is module-wide
-    state: two overlapping calls would restore each other's mode too early.
-    The flags of every submodule are restored exactly, whatever happens.
-    """
-    with inspection_lock(module):
-        modes = [(m, m.training) for m in module.modules()]
-        try:
-            module.eval()
-            with torch.no_grad():
-                yield
-        finally:
-            for m, training in modes:
-                m.training = training

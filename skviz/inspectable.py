@@ -37,6 +37,7 @@ from .capture import (
 from .layers import (
     LayerInfo,
     LayerRef,
+    ancestors_of,
     check_module_names,
     select_run,
     select_tensor,
@@ -188,7 +189,10 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
         with inspection_lock(self), inspection_session(module):
             start, stop, Xi = next(iter(source))
             return discover(
-                modules, lambda: self._forward_batch(module, Xi), stop - start
+                modules,
+                lambda: self._forward_batch(module, Xi),
+                stop - start,
+                ancestors_of(modules, list(modules)),
             )
 
     def layer_summary(self, X_sample) -> pd.DataFrame:
@@ -423,7 +427,15 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
         with (
             inspection_lock(self),
             inspection_session(module),
-            LayerCapture(hooked, refs, open_sink, act, hints, known_calls) as capture,
+            LayerCapture(
+                hooked,
+                refs,
+                open_sink,
+                act,
+                hints,
+                known_calls,
+                ancestors_of(all_modules, list(hooked)),
+            ) as capture,
             progress_bar(source.n, progress, f"capturing {len(names)} layer(s)") as bar,
         ):
             for start, stop, Xi in source:
@@ -432,7 +444,8 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
                     self._forward_batch(module, Xi)
                 except StopForward:
                     pass
-                capture.end_batch()
+                capture.end_batch(source.n)
+                source.avoid = capture.avoid
                 bar.update(stop - start)
             results = capture.finish(source.n)
         self._remember_targets(capture.targets)
@@ -539,7 +552,12 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
             dtype = _data.module_float_dtype(module)
         dummy = torch.zeros((1, *input_shape), dtype=dtype, device=self.device)
         with inspection_lock(self), inspection_session(module):
-            infos = discover(hooked, lambda: self._forward_batch(module, dummy), 1)
+            infos = discover(
+                hooked,
+                lambda: self._forward_batch(module, dummy),
+                1,
+                ancestors_of(named, list(hooked)),
+            )
         shapes = {}
         for layer, ref in zip(layers, refs, strict=True):
             runs = [info.output for info in infos if info.name == ref.module]

@@ -17,25 +17,53 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 __all__ = [
+    "ACTIVATIONS",
+    "AmbiguousBatchAxisWarning",
     "LayerInfo",
     "LayerRef",
     "TensorInfo",
+    "ancestors_of",
     "check_module_names",
     "describe_output",
     "find_batch_axis",
     "format_ref",
+    "layout_batch_axis",
+    "resolve_activation",
     "select_path",
     "select_run",
     "select_tensor",
 ]
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "gelu": nn.functional.gelu,
+    "leaky_relu": nn.functional.leaky_relu,
+}
+
+
+def resolve_activation(activation):
+    """The callable for an activation name, a callable itself, or None."""
+    if activation is None or callable(activation):
+        return activation
+    try:
+        return ACTIVATIONS[activation]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown activation {activation!r}; use one of "
+            f"{sorted(ACTIVATIONS)} or a callable taking and returning a tensor."
+        ) from None
+
 
 _REF_PATTERN = re.compile(
     r"^(?P<module>[^@\[\]]+?)(?:@(?P<call>\d+))?(?P<path>(?:\[[^\[\]]+\])*)$"
@@ -148,13 +176,26 @@ def check_module_names(names: Sequence[str], known: Sequence[str]) -> None:
 # --------------------------------------------------------------------------
 
 
-def _layout_batch_axis(module: nn.Module, path: Sequence[int | str]) -> int:
-    """The batch axis that a module's documented layout gives the tensor at ``path``.
+# Modules whose input and output are (batch, channels, *spatial) by definition.
+_BATCH_FIRST_BY_DEFINITION = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+)
 
-    Consulted only when several axes of an output have the batch's size.
+
+def _declared_batch_axis(module: nn.Module, path: Sequence[int | str]) -> int | None:
+    """The batch axis that a module's documented layout gives the tensor at
+    ``path``; None when the module declares no layout.
+
     Recurrent layers keep ``h_n``/``c_n`` batch-second whatever
     ``batch_first`` says; attention weights are batch-first; everything
-    else follows its ``batch_first`` flag, or is batch-first by convention.
+    else follows its ``batch_first`` flag.
     """
     if isinstance(module, nn.RNNBase):
         if path and path[0] == 1:
@@ -169,9 +210,42 @@ def _layout_batch_axis(module: nn.Module, path: Sequence[int | str]) -> int:
     if isinstance(module, nn.TransformerEncoder | nn.TransformerDecoder):
         first = module.layers[0] if len(module.layers) else None
         return 0 if first is None or first.self_attn.batch_first else 1
-    if getattr(module, "batch_first", None) is False:
-        return 1
-    return 0
+    if isinstance(module, _BATCH_FIRST_BY_DEFINITION):
+        return 0
+    flag = getattr(module, "batch_first", None)
+    if isinstance(flag, bool):
+        return 0 if flag else 1
+    return None
+
+
+def layout_batch_axis(
+    module: nn.Module, path: Sequence[int | str], ancestors: Sequence[nn.Module] = ()
+) -> int | None:
+    """The batch axis a documented layout gives, for when several axes have
+    the batch's size; None when nothing documents one.
+
+    The module's own layout; else that of its nearest ancestor that
+    documents one (a Linear inside a ``batch_first=False`` encoder layer
+    sees the encoder's layout).
+    """
+    axis = _declared_batch_axis(module, path)
+    for ancestor in ancestors:
+        if axis is not None:
+            break
+        axis = _declared_batch_axis(ancestor, ())
+    return axis
+
+
+def ancestors_of(
+    named: Mapping[str, nn.Module], names: Sequence[str]
+) -> dict[str, tuple[nn.Module, ...]]:
+    """The containing modules of each named module, nearest first (root excluded)."""
+    result = {}
+    for name in names:
+        parts = name.split(".")
+        prefixes = (".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1))
+        result[name] = tuple(named[p] for p in prefixes if p in named)
+    return result
 
 
 def find_batch_axis(
@@ -179,10 +253,10 @@ def find_batch_axis(
 ) -> tuple[int | None, bool]:
     """Which axis of an output of a batch of ``rows`` samples holds the samples.
 
-    Returns ``(axis, guessed)``. ``axis`` is None when no axis has ``rows``
+    Returns ``(axis, several)``. ``axis`` is None when no axis has ``rows``
     entries (the output does not depend on the batch). When several axes
     have ``rows`` entries, one batch cannot tell them apart: ``preferred``
-    wins if it is one of them, else the first, and ``guessed`` is True.
+    wins if it is one of them, else the first, and ``several`` is True.
     """
     candidates = [d for d, size in enumerate(shape) if size == rows]
     if not candidates:
@@ -205,8 +279,10 @@ class TensorInfo:
         depend on the batch.
     dtype : torch.dtype
     guessed : bool
-        Several axes had the batch's size; ``batch_axis`` follows the
-        module's documented layout (see :func:`find_batch_axis`).
+        Several axes of a 3-D output had the batch's size and nothing
+        documented which holds the samples: ``batch_axis`` is axis 0 by
+        convention (see :func:`layout_batch_axis`). Outputs of other ranks
+        are batch-first by convention, which no common layout breaks.
     """
 
     shape: tuple[int, ...]
@@ -229,31 +305,59 @@ class TensorInfo:
         return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+class AmbiguousBatchAxisWarning(UserWarning):
+    """No batch could tell which axis of an output holds the samples.
+
+    Every batch had as many samples as another axis of the output has
+    entries, and the module documents no layout: the samples were taken
+    from axis 0, by convention.
+    """
+
+
+#: How a ``PackedSequence`` appears in an output's structure.
+PACKED = "PackedSequence"
+
+
 def describe_output(
-    output: Any, rows: int, module: nn.Module, path: tuple = (), hints=None
+    output: Any,
+    rows: int,
+    module: nn.Module,
+    path: tuple = (),
+    hints=None,
+    ancestors: Sequence[nn.Module] = (),
 ) -> Any:
     """Mirror of a module output: a :class:`TensorInfo` for every tensor.
 
     Tuples and lists become tuples, mappings dicts; anything else its type
     name. ``hints`` maps a path to a batch axis known from an earlier batch
-    that could tell.
+    that could tell; ``ancestors`` (nearest first) lend their layout where
+    the module declares none (see :func:`layout_batch_axis`).
     """
+    if isinstance(output, PackedSequence):
+        # A tuple too, but its rows are the time steps of all samples packed
+        # together, and its index tensors are permutations: nothing in it is
+        # one row per sample.
+        return PACKED
     if isinstance(output, torch.Tensor):
-        preferred = (hints or {}).get(path)
-        if preferred is None:
-            preferred = _layout_batch_axis(module, path)
-        axis, guessed = find_batch_axis(output.shape, rows, preferred)
-        if hints and path in hints and axis == hints[path]:
-            guessed = False
+        known = (hints or {}).get(path)
+        if known is None:
+            known = layout_batch_axis(module, path, ancestors)
+        axis, several = find_batch_axis(
+            output.shape, rows, 0 if known is None else known
+        )
+        # A documented layout or an earlier batch decides a tie for sure.
+        # Otherwise batch-first is a convention, which only 3-D outputs
+        # commonly break: (steps, batch, features) of time-major sequences.
+        guessed = several and axis != known and output.dim() == 3
         return TensorInfo(tuple(output.shape), axis, output.dtype, guessed)
     if isinstance(output, tuple | list):
         return tuple(
-            describe_output(o, rows, module, (*path, i), hints)
+            describe_output(o, rows, module, (*path, i), hints, ancestors)
             for i, o in enumerate(output)
         )
     if isinstance(output, Mapping):
         return {
-            k: describe_output(v, rows, module, (*path, k), hints)
+            k: describe_output(v, rows, module, (*path, k), hints, ancestors)
             for k, v in output.items()
         }
     return type(output).__name__
@@ -366,12 +470,34 @@ def select_run(ref: LayerRef, calls: int) -> int:
     return call
 
 
+def _select_or_none(struct: Any, path: Sequence[int | str]) -> Any:
+    try:
+        return select_path(struct, path)
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def select_tensor(ref: LayerRef, struct: Any, rows: int) -> TensorInfo:
     """The tensor that ``ref``'s index path selects in an output's structure."""
     try:
         info = select_path(struct, ref.path)
     except (KeyError, IndexError, TypeError):
         info = None
+    packed = [
+        ref.path[:k]
+        for k in range(len(ref.path) + 1)
+        if _select_or_none(struct, ref.path[:k]) == PACKED
+    ]
+    if packed:
+        where = format_ref(ref.module, ref.call, packed[0])
+        others = [format_ref(ref.module, ref.call, p) for p, _ in _tensor_paths(struct)]
+        hint = f" Capture {', '.join(map(repr, others))} instead, or" if others else ""
+        raise ValueError(
+            f"{where!r} is a PackedSequence: variable-length sequences packed "
+            "together, whose rows are time steps of all samples, not one per "
+            f"sample.{hint} unpack it with pad_packed_sequence in forward() and "
+            "capture the module that receives the padded tensor."
+        )
     if not isinstance(info, TensorInfo):
         what = _describe_struct(struct)
         leaves = [p for p, _ in _tensor_paths(struct)]

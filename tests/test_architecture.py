@@ -24,6 +24,7 @@ PARTS = {
     "progress": ("core", 0),
     "_data": ("core", 0),
     "_sinks": ("core", 0),
+    "session": ("core", 0),
     "_writer": ("core", 0),
     "atomic": ("core", 0),
     "capture": ("core", 0),

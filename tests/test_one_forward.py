@@ -6,6 +6,7 @@ expected value from the fitted weights or a hook registered by hand.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from _models import (
 )
 from _refs import ForwardCounter, hand_hook_calls, manual_wine, wb
 from skorch.dataset import Dataset
+
+from skviz.layers import AmbiguousBatchAxisWarning
 
 # ---------------------------------------------------------------------------
 # One forward per batch
@@ -199,16 +202,55 @@ def test_unambiguous_batches_find_a_second_axis(time_major_net):
     np.testing.assert_allclose(A, _time_major(X), rtol=1e-6)
 
 
-def test_wrong_guess_is_caught_by_a_batch_of_another_size(time_major_net):
+def test_unclear_first_batch_is_held_until_a_batch_of_another_size(time_major_net):
     # batch_size equals the 4 steps: the first batch's output is (4, 4, 3),
-    # the module declares no layout, so axis 0 is taken. The last batch of
-    # 2 samples shows that was wrong: an error, never mixed-up samples.
+    # and the module documents no layout. That batch is held back, the next
+    # one is asked for 3 samples, and the two tell the axis: still one
+    # forward pass per batch, nothing computed twice.
     net, X = time_major_net
     with ForwardCounter(net.module_) as forwards:
-        with pytest.raises(RuntimeError, match="could not tell which axis"):
-            net.transform_layer(X, "encode", batch_size=4)
-    assert forwards.count == 3
+        A = net.transform_layer(X, "encode", batch_size=4)
+    assert forwards.rows == [4, 3, 3]
+    np.testing.assert_allclose(A, _time_major(X), rtol=1e-6)
     assert not net.module_._forward_hooks and not net.module_.encode._forward_hooks
+
+
+def test_one_unclear_batch_warns(time_major_net):
+    # Four samples in one batch: no batch of another size can tell.
+    net, X = time_major_net
+    net.__dict__.get("layer_batch_axes_", {}).clear()
+    with pytest.warns(AmbiguousBatchAxisWarning, match="'encode'.*Axis 0 was taken"):
+        net.transform_layer(X[:4], "encode", batch_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        A = net.transform_layer(X[:4], "encode", batch_size=3)  # 3 + 1
+    np.testing.assert_allclose(A, _time_major(X[:4]), rtol=1e-6)
+
+
+def _fixed_loader(dataset, **kwargs):
+    """An iterator_valid that is no DataLoader class: batches of fixed size."""
+    return torch.utils.data.DataLoader(dataset, **kwargs)
+
+
+def test_a_later_batch_that_contradicts_the_convention_raises(time_major_net):
+    # A loader of fixed batches cannot avoid the unclear size: the first
+    # two batches cannot tell, and the last, smaller one shows axis 0 was
+    # wrong. An error, never mixed-up samples.
+    _, X = time_major_net
+    net = make_net(TimeMajor, max_epochs=1, iterator_valid=_fixed_loader)
+    net.fit(X, np.arange(10) % 2)
+    with pytest.raises(RuntimeError, match="could not tell which axis"):
+        net.transform_layer(Dataset(X, np.zeros(len(X))), "encode", batch_size=4)
+    assert not net.module_.encode._forward_hooks
+
+
+def test_a_datasets_unclear_first_batch_is_held_too(time_major_net):
+    net, X = time_major_net
+    net.__dict__.get("layer_batch_axes_", {}).clear()
+    with ForwardCounter(net.module_) as forwards:
+        A = net.transform_layer(Dataset(X, np.zeros(len(X))), "encode", batch_size=4)
+    assert forwards.rows == [4, 3, 3]
+    np.testing.assert_allclose(A, _time_major(X), rtol=1e-6)
 
 
 def test_axis_learned_earlier_decides_an_ambiguous_first_batch(time_major_net):
