@@ -3,6 +3,7 @@ step index and reading in blocks."""
 
 import numpy as np
 import pytest
+import torch
 from _recording_helpers import make_net, wine_data
 
 from skviz.record import WeightRecorder
@@ -107,3 +108,35 @@ def test_relative_update_sizes_from_the_snapshots(recording, chunk_bytes, monkey
         traj = traj.reshape(recording.n_steps, -1)
         expected = np.diff(traj, axis=0).std(axis=1) / traj[:-1].std(axis=1)
         np.testing.assert_allclose(table[name], expected, rtol=1e-5)
+
+
+class _NormNet(torch.nn.Module):
+    """BatchNorm's weight starts at 1 (spread 0) and its bias at 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = torch.nn.Linear(13, 6)
+        self.norm = torch.nn.BatchNorm1d(6)
+        self.out = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.norm(self.dense(x))))
+
+
+@pytest.mark.parametrize("tracked", [True, False])
+def test_relative_updates_of_constant_parameters(tracked):
+    X, y = wine_data()
+    rec = WeightRecorder(relative_updates=tracked)
+    net = make_net([("rec", rec)], max_epochs=1, module=_NormNet).fit(X, y)
+    with pytest.warns(RuntimeWarning, match=r"undefined \(NaN\) for \[.*'norm.bias'"):
+        table = rec.recording_.relative_update_sizes()
+    # norm.weight starts as all ones: its first update is compared with its
+    # size (1), not with its spread (0), so it is a number.
+    first = rec.recording_.updates("norm.weight")[0]
+    expected = first.std() / np.sqrt(np.mean(np.ones(6)))
+    np.testing.assert_allclose(table["norm.weight"].iloc[0], expected, rtol=1e-4)
+    assert np.isfinite(table["norm.weight"]).all()
+    # norm.bias starts as all zeros: nothing to compare its first update with
+    assert np.isnan(table["norm.bias"].iloc[0])
+    assert np.isfinite(table["norm.bias"].iloc[1:]).all()
+    assert net.history[-1, "train_loss"] > 0

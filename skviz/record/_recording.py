@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ._store import RowStore
+from ._tensors import relative_scale
 
 __all__ = ["Recording"]
 
@@ -296,8 +298,11 @@ class Recording:
 
         Uses the values tracked during training when the recorder had
         ``relative_updates=True`` (all learnable parameters), else computes
-        them from the recorded snapshots (recorded parameters only). NaN
-        where ``std(W_{k-1})`` is 0.
+        them from the recorded snapshots (recorded parameters only). For a
+        parameter whose values are all equal (BatchNorm weights start at 1)
+        the update is compared with their size, the root mean square, as
+        their spread is 0; where they are all 0 (biases that start at 0)
+        nothing to compare with exists: NaN, and a warning names them.
 
         Returns
         -------
@@ -308,11 +313,22 @@ class Recording:
         steps = pd.Index(self.steps[1:], name="step")
         if RELATIVE_KEY in self._store:
             data = np.array(self._store.view(RELATIVE_KEY)[1:], dtype=np.float32)
-            return pd.DataFrame(
+            table = pd.DataFrame(
                 data, index=steps, columns=list(self.relative_update_names)
             )
-        columns = {n: self._relative_from_trajectory(n) for n in self.param_names}
-        return pd.DataFrame(columns, index=steps, columns=list(self.param_names))
+        else:
+            columns = {n: self._relative_from_trajectory(n) for n in self.param_names}
+            table = pd.DataFrame(columns, index=steps, columns=list(self.param_names))
+        undefined = [name for name in table if table[name].isna().any()]
+        if undefined:
+            warnings.warn(
+                f"Relative update sizes are undefined (NaN) for {undefined} at steps "
+                "where all the parameter's values were 0: there is nothing to "
+                "compare the update with.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return table
 
     def _relative_from_trajectory(self, name: str) -> np.ndarray:
         traj = self.trajectory(name)
@@ -323,7 +339,7 @@ class Recording:
                 stop - start + 1, -1
             )
             num = np.diff(block, axis=0).std(axis=1)
-            den = block[:-1].std(axis=1)
+            den = relative_scale(block[:-1])
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[start:stop] = np.where(den > 0, num / den, np.nan)
         return out

@@ -46,12 +46,26 @@ def copy_into(tensors: Sequence[torch.Tensor | None], rows: Sequence[np.ndarray]
             offset += row.size
 
 
+def relative_scale(values):
+    """What an update is compared with: the spread of ``values``, or their size
+    (root mean square) when they are all equal. Works on tensors and arrays
+    along the last axis."""
+    if isinstance(values, torch.Tensor):
+        std = values.std(correction=0)
+        return torch.where(std > 0, std, values.square().mean().sqrt())
+    std = values.std(axis=-1)
+    return np.where(std > 0, std, np.sqrt(np.mean(np.square(values), axis=-1)))
+
+
 def relative_step(
     tracked: Sequence[torch.Tensor], previous: Sequence[torch.Tensor]
 ) -> np.ndarray:
-    """``std(p - prev) / std(prev)`` for each pair, then ``prev`` becomes ``p``.
+    """``std(p - prev) / scale(prev)`` for each pair, then ``prev`` becomes ``p``.
 
-    NaN where ``std(prev)`` is 0. ``previous`` holds one copy per tracked
+    ``scale`` is the spread of the values, ``std(prev)``; for a parameter
+    whose values are all equal (BatchNorm weights start at 1) it is their
+    size, the root mean square, and NaN only where they are all 0 (see
+    :func:`relative_scale`). ``previous`` holds one copy per tracked
     parameter, on its device, updated in place.
     """
     out = np.empty(len(tracked), np.float32)
@@ -61,7 +75,7 @@ def relative_step(
             for i in indices:
                 p, prev = tracked[i].detach(), previous[i]
                 num = (p.float() - prev.float()).std(correction=0)
-                den = prev.float().std(correction=0)
+                den = relative_scale(prev.float())
                 ratios.append(torch.where(den > 0, num / den, torch.nan))
                 prev.copy_(p)
             # one transfer per device and step
