@@ -14,11 +14,13 @@ import warnings
 import matplotlib as mpl
 import numpy as np
 import pytest
+import test_animation_base as base
 
-from skviz.animate import LayerTransformAnimation, NetworkUpdateAnimation
+from skviz.animate import NetworkUpdateAnimation
 from skviz.animate import _embed as embed
 
 N_FRAMES = 30
+layer_data = base.layer_data  # the fixture: the same small net
 
 
 def _network(n_frames=N_FRAMES):
@@ -40,32 +42,9 @@ def _full_mb(anim, dpi=100.0) -> float:
     return embed._html_bytes(sizes.mean(dpi), anim.n_frames_) / embed.MB
 
 
-@pytest.fixture(scope="module")
-def layer_anim():
-    import torch
-    from sklearn.datasets import make_moons
-    from torch import nn
-
-    from skviz import InspectableNeuralNetClassifier
-
-    X, y = make_moons(n_samples=60, noise=0.1, random_state=0)
-    torch.manual_seed(0)
-    net = InspectableNeuralNetClassifier(
-        nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)),
-        criterion=nn.CrossEntropyLoss,
-        max_epochs=3,
-        lr=0.1,
-        train_split=None,
-        verbose=0,
-    ).fit(X.astype(np.float32), y)
-    return LayerTransformAnimation.from_estimator(
-        net, X.astype(np.float32), y, frames_per_transition=3, grid_resolution=12
-    )
-
-
 @pytest.mark.parametrize("which", ["network", "layer"])
-def test_the_estimate_is_close_to_the_html_made(which, layer_anim):
-    anim = _network() if which == "network" else layer_anim
+def test_the_estimate_is_close_to_the_html_made(which, layer_data):
+    anim = _network() if which == "network" else base._layer(layer_data)
     estimate = _full_mb(anim, 60.0) * embed.MB
     html = anim.to_jshtml(dpi=60, embed_limit=math.inf)
     assert _n_frames(html) == anim.n_frames_

@@ -88,6 +88,13 @@ CELLS = {
         "updates.save('updates.gif', dpi=30, progress=True).name",
         "bar emptied",
     ),
+    # last: it changes an rc parameter
+    "over the limit": (
+        "full_mb = len(updates.to_jshtml(progress=False)) / 2**20\n"
+        "plt.rcParams['animation.embed_limit'] = 0.8 * full_mb\n"
+        "updates",
+        "player",
+    ),
 }
 
 TQDM_TEXT = re.compile(r"IProgress|TqdmWarning|Rendering frames|\d+/\d+ \[|frame/s")
@@ -136,9 +143,20 @@ def test_no_cell_shows_progress_text_or_an_error(notebook, name):
     cells, _ = notebook
     for out in cells[name].outputs:
         assert out.output_type != "error"
-        assert out.output_type != "stream", out.get("text")
-        text = "".join(str(data) for data in out.get("data", {}).values())
+        if name != "over the limit":
+            assert out.output_type != "stream", out.get("text")
+        text = out.get("text", "") + "".join(map(str, out.get("data", {}).values()))
         assert not TQDM_TEXT.search(text), text[:200]
+
+
+def test_over_the_limit_the_notebook_says_what_was_reduced(notebook):
+    cells, _ = notebook
+    (stream,) = [o for o in cells["over the limit"].outputs if "text" in o]
+    assert stream.name == "stderr"
+    assert "reduced to fit in a notebook" in stream.text
+    assert "every frame at" in stream.text and "pass embed_limit=" in stream.text
+    # matplotlib's "This and further frames will be dropped" never shows
+    assert "dropped" not in stream.text
 
 
 def test_a_display_shows_one_figure(notebook):
@@ -154,7 +172,12 @@ def test_an_animation_that_ends_a_cell_plays_inline_alone(notebook, name):
     mimes = _mimes(cells[name])
     assert mimes.count("text/html") == 1
     assert "image/png" not in mimes  # no still of the last frame beneath
-    (html,) = [out.data["text/html"] for out in cells[name].outputs if "data" in out]
+    # (a slow machine may also show a progress bar, emptied when done)
+    (html,) = [
+        out.data["text/html"]
+        for out in cells[name].outputs
+        if "text/html" in out.get("data", {})
+    ]
     assert '<div class="animation">' in html and "new Animation(frames" in html
     n_frames = N_FRAMES["network" if "updates" in CELLS[name][0] else "layers"]
     assert html.count("data:image/png;base64") == _frames(html) == n_frames
