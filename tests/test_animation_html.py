@@ -154,3 +154,11 @@ def test_no_limit_skips_the_estimate(monkeypatch):
     anim = _network()
     monkeypatch.setattr(embed._FrameSizes, "mean", lambda *a: pytest.fail("sampled"))
     assert _n_frames(anim.to_jshtml(dpi=20, embed_limit=math.inf)) == N_FRAMES
+
+
+def test_an_estimate_that_was_too_low_keeps_every_frame_and_says_so(monkeypatch):
+    anim = _network()
+    monkeypatch.setattr(embed._FrameSizes, "mean", lambda self, dpi: 1.0)
+    with pytest.warns(UserWarning, match="over embed_limit=0.05 MB .* every frame"):
+        html = anim.to_jshtml(dpi=40, embed_limit=0.05)
+    assert _n_frames(html) == N_FRAMES

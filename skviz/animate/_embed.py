@@ -60,10 +60,6 @@ class HtmlPlan:
     full_nbytes: int  # estimated HTML of every frame at full_dpi
     limit: float  # bytes; infinite for no limit
 
-    @property
-    def reduced(self) -> bool:
-        return len(self.frames) < self.n_frames or self.dpi < self.full_dpi
-
 
 def plan_html(
     anim, *, dpi: float, dpi_given: bool, embed_limit: float, frame_format: str
@@ -137,7 +133,7 @@ def warn_if_over(plan: HtmlPlan, html: str) -> None:
     if len(html) > plan.limit:
         warnings.warn(
             f"The animation's HTML is {len(html) / MB:.1f} MB, over embed_limit="
-            f"{plan.limit / MB:g} MB (estimated {plan.nbytes / MB:.1f} MB from "
+            f"{plan.limit / MB:.3g} MB (estimated {plan.nbytes / MB:.1f} MB from "
             f"{N_SAMPLES} frames); every frame was kept. Pass a lower dpi= or a "
             "larger embed_limit= to silence this.",
             UserWarning,

@@ -390,7 +390,7 @@ class BaseAnimation:
     def _render(
         self, path: Path, writer, fps: float, dpi, progress, frames=None
     ) -> None:
-        """Draw each of ``frames`` (default all) once into ``writer``, which writes ``path``."""
+        """Draw each of ``frames`` (all by default) once into ``writer``."""
         if frames is None:
             frames = range(self.n_frames_)
         anim = self.animation(fps=fps, frames=frames)
