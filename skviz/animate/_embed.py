@@ -132,8 +132,8 @@ def warn_if_over(plan: HtmlPlan, html: str) -> None:
     """Say so when the finished HTML passed the limit after all."""
     if len(html) > plan.limit:
         warnings.warn(
-            f"The animation's HTML is {len(html) / MB:.1f} MB, over embed_limit="
-            f"{plan.limit / MB:.3g} MB (estimated {plan.nbytes / MB:.1f} MB from "
+            f"The animation's HTML is {_mb(len(html))}, over embed_limit="
+            f"{_mb(plan.limit)} (estimated {_mb(plan.nbytes)} from "
             f"{N_SAMPLES} frames); every frame was kept. Pass a lower dpi= or a "
             "larger embed_limit= to silence this.",
             UserWarning,
@@ -205,11 +205,15 @@ def _ordinal(step: int) -> str:
     return f"{step}{suffix}"
 
 
+def _mb(nbytes: float) -> str:
+    return f"{nbytes / MB:.3g} MB"
+
+
 def _size(plan: HtmlPlan) -> str:
     return (
         f"every frame ({plan.n_frames}) at {plan.full_dpi:g} dpi would make about "
-        f"{plan.full_nbytes / MB:.1f} MB of HTML, over embed_limit="
-        f"{plan.limit / MB:.3g} MB (rcParams['animation.embed_limit'] unless passed)"
+        f"{_mb(plan.full_nbytes)} of HTML, over embed_limit="
+        f"{_mb(plan.limit)} (rcParams['animation.embed_limit'] unless passed)"
     )
 
 
@@ -234,7 +238,7 @@ def _reduced(plan: HtmlPlan) -> str:
         shown += f" at {plan.dpi:g} dpi"
     return (
         f"The animation was reduced to fit in a notebook: {_size(plan)}. Showing "
-        f"{shown} instead, about {plan.nbytes / MB:.1f} MB. For every frame at "
+        f"{shown} instead, about {_mb(plan.nbytes)}. For every frame at "
         f"full size, {_full_size_hint(plan)}."
     )
 
@@ -243,7 +247,7 @@ def _too_big(plan: HtmlPlan, dpi_given: bool) -> str:
     dpi = f"{plan.dpi:g} dpi" + (" (as passed)" if dpi_given else "")
     return (
         f"The animation is too large to embed: {_size(plan)}, and still about "
-        f"{plan.nbytes / MB:.1f} MB with {len(plan.frames)} frames at {dpi}. "
+        f"{_mb(plan.nbytes)} with {len(plan.frames)} frames at {dpi}. "
         "Pass a lower dpi=, draw a smaller figure (plot(figsize=...)) or build "
         f"the animation with fewer frames; or {_full_size_hint(plan)}."
     )
