@@ -128,11 +128,36 @@ def test_repr_html_shows_the_animation_and_leaves_no_extra_figure(anim):
     assert html.count("data:image/png;base64") == N_FRAMES
     # the figure made for the HTML is not left for the notebook to show again
     assert plt.get_fignums() == before
-    # a figure the caller drew stays theirs
-    anim.plot()
-    number = anim.figure_.number
-    anim._repr_html_()
-    assert plt.fignum_exists(number)
+
+
+@pytest.mark.parametrize("output", ["to_jshtml", "_repr_html_"])
+def test_html_closes_a_figure_plot_made_and_it_stays_usable(anim, output, tmp_path):
+    before = plt.get_fignums()
+    anim.plot(figsize=(3, 2))  # as a user would, earlier in the same cell
+    fig = anim.figure_
+    getattr(anim, output)()
+    assert plt.get_fignums() == before  # no still of the last frame beneath
+    assert anim.figure_ is fig
+    anim.draw_frame(1)
+    with Image.open(anim.save(tmp_path / "again.gif", dpi=20)) as gif:
+        assert gif.n_frames == N_FRAMES
+    assert anim.to_jshtml(dpi=20).count("data:image/png;base64") == N_FRAMES
+
+
+@pytest.mark.parametrize("output", ["to_jshtml", "_repr_html_"])
+def test_html_leaves_the_figure_of_axes_the_caller_passed_open(anim, output):
+    fig, ax = plt.subplots(figsize=(3, 2), layout="constrained")
+    anim.plot(ax)
+    getattr(anim, output)()
+    # theirs: it may hold more than the animation, or live in a GUI window
+    assert plt.fignum_exists(fig.number)
+    plt.close(fig)
+
+
+def test_save_leaves_the_figure_open(anim, tmp_path):
+    anim.plot(figsize=(3, 2))
+    anim.save(tmp_path / "anim.gif", dpi=20)
+    assert plt.fignum_exists(anim.figure_.number)
 
 
 @pytest.mark.parametrize("fps", [0, -2, math.nan, math.inf, True, "10"])

@@ -15,6 +15,7 @@ __all__ = [
     "check_X",
     "check_activations",
     "check_decision_regions",
+    "check_embed_limit",
     "check_fps",
     "check_int",
     "check_layers",
@@ -49,6 +50,20 @@ def check_positive(name: str, value) -> float:
     ):
         raise ValueError(f"{name} must be a positive number, got {value!r}.")
     return float(value)
+
+
+def check_embed_limit(embed_limit) -> float:
+    """A size limit in MB: a number > 0, infinity for none."""
+    if (
+        isinstance(embed_limit, bool)
+        or not isinstance(embed_limit, numbers.Real)
+        or not embed_limit > 0  # also refuses NaN
+    ):
+        raise ValueError(
+            f"embed_limit must be a number of MB > 0 (math.inf for no limit), "
+            f"got {embed_limit!r}."
+        )
+    return float(embed_limit)
 
 
 # A GIF stores each frame's delay in hundredths of a second, at most 655.35 s;

@@ -13,15 +13,26 @@ diagram and the layer animation, so that both read and behave alike:
   to ``n_frames_ - 1``; any other index raises ``IndexError``, a
   non-integer ``TypeError``.
 * **Files.** ``save`` writes ``.gif`` (Pillow), ``.mp4`` (ffmpeg) or
-  ``.html`` (every frame embedded), chosen by the suffix unless ``writer``
-  says otherwise, and returns the path written. ``to_jshtml`` returns the
-  HTML, which notebooks also show for an animation on its own
-  (``_repr_html_``). Frame rates are ``fps`` everywhere, and ``progress=None``
-  shows a bar only where :func:`skviz.progress.progress_bar` finds one useful.
+  ``.html`` (every frame embedded, whatever its size), chosen by the suffix
+  unless ``writer`` says otherwise, and returns the path written. Frame
+  rates are ``fps`` everywhere, and ``progress=None`` shows a bar only where
+  :func:`skviz.progress.progress_bar` finds one useful.
+* **Notebooks.** ``to_jshtml`` returns the HTML player, which notebooks
+  also show for an animation that ends a cell (``_repr_html_``). Its size is
+  estimated before rendering and kept within ``embed_limit`` by lowering
+  what the caller left open, with a warning, or refused (``_embed``); frames
+  are never dropped silently. Afterwards a figure that skviz made (drawn on
+  first need, or by ``plot()`` without axes) is closed in pyplot, so that
+  the notebook does not show it again beneath the player as a still of the
+  last frame; it stays usable (``draw_frame``, ``save``, ``figure_``). A
+  figure whose axes the caller passed is theirs and stays open: close it
+  (``plt.close(fig)``) before the cell ends to show the player alone.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import numbers
 import os
 import tempfile
@@ -32,6 +43,7 @@ from pathlib import Path
 
 from ..progress import progress_bar
 from . import _checks as checks
+from . import _embed as embed
 
 __all__ = ["BaseAnimation"]
 
@@ -48,6 +60,11 @@ class BaseAnimation:
     """
 
     n_frames_: int
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "plot" in vars(cls):
+            cls.plot = _noting_new_figure(vars(cls)["plot"])
 
     # ------------------------------------------------------------------
     # figure
@@ -79,6 +96,13 @@ class BaseAnimation:
     def _plot_default(self) -> None:
         """Draw where the caller said when building, or on a new figure."""
         self.plot()
+
+    def _close_own_figure(self) -> None:
+        """Close the figure in pyplot if skviz made it (see the module's docstring)."""
+        if vars(self).get("_own_figure"):
+            import matplotlib.pyplot as plt
+
+            plt.close(self._figure)
 
     # ------------------------------------------------------------------
     # frames
@@ -194,10 +218,10 @@ class BaseAnimation:
         # No separate first draw: every frame, the first included, is drawn
         # by draw_frame when its turn comes.
         kwargs.setdefault("init_func", lambda: [])
+        kwargs.setdefault("frames", self.n_frames_)
         return FuncAnimation(
             self.figure_,
             self.draw_frame,
-            frames=self.n_frames_,
             interval=1000 / fps,
             cache_frame_data=False,
             **kwargs,
@@ -220,7 +244,8 @@ class BaseAnimation:
             Without ``writer`` the suffix chooses the format: ``.gif``,
             ``.mp4`` (needs ffmpeg; a ``RuntimeError`` says so before
             anything is rendered) or ``.html`` / ``.htm`` (self-contained,
-            as :meth:`to_jshtml`).
+            as :meth:`to_jshtml`, with every frame at ``dpi`` whatever the
+            size: ``embed_limit`` applies to notebooks, not to files).
         fps : float, default=10
             Frames per second.
         dpi : float, optional
@@ -257,42 +282,80 @@ class BaseAnimation:
     ) -> str:
         """The animation as self-contained HTML with play controls.
 
+        Before rendering, the size of the HTML is estimated from a few
+        frames. If every frame would pass ``embed_limit``, a ``dpi`` left
+        to the figure is lowered (at most to 72) and then frames are skipped
+        evenly (the last one is always shown, at least 10 are), with a
+        ``UserWarning`` that names what was reduced and how to get every
+        frame at full size; if that is not enough, ``ValueError`` says by
+        how much, before any frame is written. Frames are never dropped
+        silently, as matplotlib's own writer does past the limit.
+
+        Afterwards a figure that skviz made is closed in pyplot, so that a
+        notebook shows the player alone; one whose axes you passed to
+        :meth:`plot` stays open.
+
         Parameters
         ----------
         fps : float, default=10
         dpi : float, optional
-            Resolution; the figure's own when None.
+            Resolution; the figure's own when None (and then lowered if the
+            HTML would pass ``embed_limit``). A dpi given is kept.
         progress : bool, optional
             As for :meth:`save`.
         embed_limit : float, optional
-            Size limit in MB of the embedded frames; matplotlib's
-            ``rcParams["animation.embed_limit"]`` (20 MB) when None.
+            Most MB of HTML (1 MB = 2**20 bytes); matplotlib's
+            ``rcParams["animation.embed_limit"]`` (20 MB) when None;
+            ``math.inf`` for no limit.
 
         Returns
         -------
         str
             Display it with ``IPython.display.HTML``.
+
+        Raises
+        ------
+        ValueError
+            If the HTML cannot fit in ``embed_limit`` even at 72 dpi (or the
+            dpi given) and with 10 frames.
         """
+        import matplotlib as mpl
+
         fps = checks.check_fps(fps)
         if dpi is not None:
             dpi = checks.check_positive("dpi", dpi)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp, "animation.html")
-            writer = _html_writer(fps, embed_limit)
-            self._render(path, writer, fps, dpi, progress)
-            return path.read_text(encoding="utf-8")
+        if embed_limit is None:
+            embed_limit = mpl.rcParams["animation.embed_limit"]
+        embed_limit = checks.check_embed_limit(embed_limit)
+        try:
+            writer = _html_writer(fps)
+            plan = embed.plan_html(
+                self,
+                dpi=self._output_dpi(dpi),
+                dpi_given=dpi is not None,
+                embed_limit=embed_limit,
+                frame_format=writer.frame_format,
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp, "animation.html")
+                self._render(path, writer, fps, plan.dpi, progress, plan.frames)
+                html = path.read_text(encoding="utf-8")
+        finally:
+            self._close_own_figure()
+        embed.warn_if_over(plan, html)
+        return html
 
     def _repr_html_(self) -> str:
         """Notebooks show the animation itself (:meth:`to_jshtml`)."""
-        import matplotlib.pyplot as plt
+        return self.to_jshtml()
 
-        made_here = not self._is_drawn()
-        html = self.to_jshtml()
-        if made_here:
-            # A figure made only for this HTML would be shown again, as a
-            # still, by the notebook's inline backend at the end of the cell.
-            plt.close(self._figure)
-        return html
+    def _output_dpi(self, dpi: float | None) -> float:
+        """The resolution frames are written at: ``dpi``, else as savefig's."""
+        import matplotlib as mpl
+
+        if dpi is None:
+            dpi = mpl.rcParams["savefig.dpi"]
+        return float(self.figure_.dpi if dpi == "figure" else dpi)
 
     def _gif_writer(self, fps: float):
         from matplotlib.animation import PillowWriter
@@ -318,16 +381,20 @@ class BaseAnimation:
                 fps=fps, codec="h264", extra_args=["-pix_fmt", "yuv420p"]
             )
         if suffix in (".html", ".htm"):
-            return _html_writer(fps, None)
+            return _html_writer(fps)
         raise ValueError(
             f"Cannot tell the format of {str(path)!r}: use a .gif, .mp4 or .html "
             "path, or pass writer= (a matplotlib writer name or instance)."
         )
 
-    def _render(self, path: Path, writer, fps: float, dpi, progress) -> None:
-        """Draw every frame once into ``writer``, which writes ``path``."""
-        anim = self.animation(fps=fps)
-        bar = progress_bar(self.n_frames_, progress, "Rendering frames", "frame")
+    def _render(
+        self, path: Path, writer, fps: float, dpi, progress, frames=None
+    ) -> None:
+        """Draw each of ``frames`` (all by default) once into ``writer``."""
+        if frames is None:
+            frames = range(self.n_frames_)
+        anim = self.animation(fps=fps, frames=frames)
+        bar = progress_bar(len(frames), progress, "Rendering frames", "frame")
         with self._frozen_layout(), _one_draw_per_frame(self.figure_), bar:
             anim.save(
                 os.fspath(path),
@@ -339,12 +406,37 @@ class BaseAnimation:
             )
 
 
-def _html_writer(fps: float, embed_limit: float | None):
+def _html_writer(fps: float):
+    """The HTML player's writer, without matplotlib's limit: it drops frames.
+
+    ``to_jshtml`` keeps the HTML within its limit by planning (``_embed``).
+    """
     from matplotlib.animation import HTMLWriter
 
     return HTMLWriter(
-        fps=fps, embed_frames=True, default_mode="loop", embed_limit=embed_limit
+        fps=fps, embed_frames=True, default_mode="loop", embed_limit=math.inf
     )
+
+
+def _noting_new_figure(plot):
+    """Wrap a subclass's ``plot`` to note whether it made the figure it drew on.
+
+    A figure pyplot did not hold before ``plot`` ran was made by skviz (no
+    axes were passed, here or when the animation was built); the HTML
+    outputs close it afterwards. Subclasses need not do anything for it.
+    """
+
+    @functools.wraps(plot)
+    def noting_plot(self, *args, **kwargs):
+        import matplotlib.pyplot as plt
+
+        before = set(plt.get_fignums())
+        result = plot(self, *args, **kwargs)
+        number = getattr(vars(self).get("_figure"), "number", None)
+        self._own_figure = number is not None and number not in before
+        return result
+
+    return noting_plot
 
 
 @contextmanager
