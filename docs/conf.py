@@ -128,7 +128,15 @@ html_theme_options = {
     "footer_end": ["sphinx-version", "theme-version"],
 }
 html_show_sourcelink = True
-# An example page gets the width of the left navigation for its code (88
-# columns, as ruff formats it) and keeps its own table of contents on the
-# right; the gallery index keeps the navigation.
-html_sidebars = {"auto_examples/*/*": []}
+# Pages that are read top to bottom give the width of the left navigation
+# to their code (88 columns, as ruff formats the examples) and keep their
+# own table of contents on the right; the gallery index and the API pages
+# keep the navigation.
+html_sidebars = {
+    "auto_examples/*/*": [],
+    "index": [],
+    "hooks_to_skviz": [],
+    "layers": [],
+    "scale": [],
+    "architecture": [],
+}

@@ -39,7 +39,7 @@ PICTURES = {
         ("anim", "weight_updates.gif", {"dpi": 60, "fps": 4})
     ],
     "layers/plot_layer_transformation.py": [
-        ("anim", "layer_transformation.gif", {"dpi": 50, "fps": 8})
+        ("anim", "layer_transformation.gif", {"dpi": 80, "fps": 8})
     ],
     "sklearn/plot_pipeline_search.py": [(1, "pipeline_search.png", {"dpi": 70})],
 }
