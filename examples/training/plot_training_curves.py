@@ -15,6 +15,7 @@ and a star at each curve's best epoch.
 # flags its best epochs, and the picture marks them.
 import torch
 import torch.nn.functional as F
+from sklearn.base import clone
 from sklearn.datasets import load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -79,16 +80,9 @@ history_frame(net.history).columns.tolist()
 # --------------------------
 # With ``train_split=None`` only the training loss is recorded; the dotted
 # line then marks its minimum. ``logy=True`` puts the loss on a log scale.
+# The net is an sklearn estimator: ``clone`` gives an unfitted copy with the
+# same parameters.
 torch.manual_seed(0)
-net_all = InspectableNeuralNetClassifier(
-    WineClassifier,
-    criterion=nn.CrossEntropyLoss,
-    optimizer=torch.optim.SGD,
-    optimizer__momentum=0.9,
-    lr=0.05,
-    max_epochs=40,
-    train_split=None,
-    verbose=0,
-)
+net_all = clone(net).set_params(train_split=None, callbacks=[])
 net_all.fit(X_train, y_train)
 disp = net_all.plot_training_curves(logy=True)
