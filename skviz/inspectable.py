@@ -284,7 +284,7 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples, *layer_shape)
+        ndarray of shape ``(n_samples, *layer_shape)``
             On CPU; float32 (float64 for double-precision layers). The
             forward pass stops as soon as the layer has run. With ``out`` an
             array: ``out`` itself; a ``.npy`` path: a read-only memmap of the

@@ -9,8 +9,9 @@ one place where the two meet.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
@@ -25,6 +26,91 @@ __all__ = [
 ]
 
 
+# Parameter descriptions shared by several methods, written once so that
+# the methods cannot describe the same parameter in different words.
+_PARAMETER_DOCS = {
+    "activation": """\
+activation : {"relu", "tanh", "sigmoid", "gelu", "leaky_relu"} or callable, optional
+    Applied to the layer output first, for nets that apply their activation
+    functionally (``F.relu(self.dense0(x))`` in ``forward``).""",
+    "reduce": """\
+reduce : {"mean", "flatten"}, default="mean"
+    Conv outputs: one unit per channel (its mean over positions) or one per
+    element.""",
+    "class_names": """\
+class_names : sequence or dict, optional
+    Text for each class label: ``class_names[label]`` (a sequence indexed by
+    label, or a mapping) instead of ``class 1``.""",
+    "batch_size": """\
+batch_size : int, optional
+    Rows per forward pass; by default the net's ``iterator_valid__batch_size``
+    or ``batch_size``.""",
+    "ax": """\
+ax : matplotlib Axes, optional
+    Axes to draw on; a new figure when None.""",
+    "report_parameters": """\
+X : array-like
+    Samples, in any form ``predict`` accepts.
+y : array-like of shape (n_samples,), optional
+    Adds ``n_classes_active`` (on how many classes a unit fires).
+layers : list of str, optional
+    Default: every leaf layer that runs once and returns one tensor, without
+    pass-through modules (Dropout, Flatten, Identity).
+activation : str, callable or dict of layer to those, optional
+    Applied to a layer's output first, for activations applied functionally
+    (``F.relu(self.dense0(x))`` in ``forward``); a dict gives one per layer.
+    ``"tanh"``/``"sigmoid"`` also turn on the saturation check for that
+    layer.
+tol : float, default=0.0
+    Active means value > ``tol``.
+saturation_bounds : dict of layer to {"tanh", "sigmoid", (low, high)}, optional
+    Overrides the asymptotes found from module types and ``activation``.
+    ``nn.Tanh``, ``nn.Sigmoid``, ``nn.Softsign``, ``nn.Hardsigmoid`` and
+    ``nn.Hardtanh`` layers are checked automatically.
+saturation_margin : float, default=0.05
+    A value within this distance of an asymptote counts as saturated.
+saturation_threshold : float, default=0.95
+    A unit is saturated when at least this fraction of its values are.
+per_channel : bool, default=True
+    Conv layers: one unit per channel (active on a sample when any position
+    is); False makes every element a unit.""",
+}
+_PARAMETER_DOCS["report_parameters"] += "\n" + _PARAMETER_DOCS["batch_size"]
+
+
+def _fill_doc(method):
+    """Put the shared parameter descriptions into ``%(name)s`` slots.
+
+    Each fragment is indented to the depth of the line its slot stands on,
+    so ``help()`` and numpydoc see ordinary parameter sections.
+    """
+    lines = []
+    for line in method.__doc__.splitlines():
+        slot = line.strip()
+        if slot.startswith("%(") and slot.endswith(")s"):
+            indent = line[: len(line) - len(line.lstrip())]
+            fragment = _PARAMETER_DOCS[slot[2:-2]]
+            lines.extend(indent + part for part in fragment.splitlines())
+        else:
+            lines.append(line)
+    method.__doc__ = "\n".join(lines)
+    return method
+
+
+def _keywords(method, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword-only arguments of ``method``, read from its ``locals()``.
+
+    Each ``plot_*`` method lists the display's keywords in its own signature
+    (so that ``help()`` shows them) and forwards all of them by name: a
+    keyword added to a signature is forwarded without a second list to keep
+    in step. ``tests/test_plot_signatures.py`` checks that the signatures
+    equal the displays'.
+    """
+    keyword_only = inspect.Parameter.KEYWORD_ONLY
+    names = inspect.signature(method).parameters
+    return {n: arguments[n] for n, p in names.items() if p.kind is keyword_only}
+
+
 class PlotMethodsMixin:
     """``net.plot_*`` methods and ``net.dead_units_report`` for fitted nets.
 
@@ -36,6 +122,7 @@ class PlotMethodsMixin:
     the samples of the latest inspection call.
     """
 
+    @_fill_doc
     def dead_units_report(
         self,
         X,
@@ -54,27 +141,7 @@ class PlotMethodsMixin:
 
         Parameters
         ----------
-        X : array-like
-            Samples, in any form ``predict`` accepts.
-        y : array-like of shape (n_samples,), optional
-            Adds ``n_classes_active`` (on how many classes a unit fires).
-        layers : list of str, optional
-            Default: every leaf layer that runs once and returns one tensor,
-            without pass-through modules (Dropout, Flatten, Identity).
-        activation : str, callable or dict of layer to those, optional
-            Applied to a layer's output first, for activations applied
-            functionally (``F.relu(self.dense0(x))`` in ``forward``); a dict
-            gives one per layer. ``"tanh"``/``"sigmoid"`` also turn on the
-            saturation check for that layer.
-        tol : float, default=0.0
-            Active means value > ``tol``.
-        saturation_bounds, saturation_margin, saturation_threshold
-            See :func:`skviz.analysis.unit_report`. ``nn.Tanh``,
-            ``nn.Sigmoid``, ``nn.Softsign``, ``nn.Hardsigmoid`` and
-            ``nn.Hardtanh`` layers are checked automatically.
-        per_channel : bool, default=True
-            Conv layers: one unit per channel.
-        batch_size : int, optional
+        %(report_parameters)s
 
         Returns
         -------
@@ -91,21 +158,71 @@ class PlotMethodsMixin:
             X,
             y,
             layers,
-            activation=activation,
-            tol=tol,
-            saturation_bounds=saturation_bounds,
-            saturation_margin=saturation_margin,
-            saturation_threshold=saturation_threshold,
-            per_channel=per_channel,
-            batch_size=batch_size,
+            **_keywords(PlotMethodsMixin.dead_units_report, locals()),
         )
 
-    def plot_activation(self, name: str, X=None, y=None, *, ax=None, **kwargs):
-        """Heatmap of a layer's activations; see :class:`skviz.plot.ActivationDisplay`.
+    @_fill_doc
+    def plot_activation(
+        self,
+        name: str,
+        X=None,
+        y=None,
+        *,
+        activation: str | Callable | None = None,
+        reduce: str = "auto",
+        rows: str = "auto",
+        max_rows: int | None = 50,
+        class_names=None,
+        batch_size: int | None = None,
+        ax=None,
+        annotate: bool | str = "auto",
+        cmap: str | None = None,
+        colorbar: bool = True,
+    ):
+        """Heatmap of a layer's activations, samples grouped by class.
 
-        With ``X=None`` the samples of the latest inspection call on this net
-        are reused (``transform_layer(s)`` or ``plot_activation``; not
-        ``transform``, which leaves the estimator unchanged).
+        Parameters
+        ----------
+        name : str
+            Layer reference, e.g. ``"dense0"``, ``"block@1"``, ``"lstm[0]"``.
+        X : array-like, optional
+            Samples, in any form ``predict`` accepts. When None, the samples
+            (and labels) of the latest inspection call on this net are
+            reused: ``transform_layer(s)`` or ``plot_activation``, not
+            ``transform``, which leaves the estimator unchanged.
+        y : array-like of shape (n_samples,), optional
+            Classifiers: the true classes (rows are grouped by class and
+            compared with ``predict(X)``); other nets: numeric targets shown
+            in the row labels.
+        %(activation)s
+        reduce : {"auto", "mean", "max", "flatten"}, default="auto"
+            Outputs with more than two dimensions ``(n, C, ...)``: one column
+            per channel holding its mean or maximum over the other axes, or
+            one column per value. "auto" is "mean" for feature maps
+            ``(n, C, H, W)`` and "flatten" for 3-D outputs.
+        rows : {"auto", "samples", "class_mean", "subsample"}, default="auto"
+            One row per sample, one per class (its mean), or an even
+            subsample per class of at most ``max_rows``. "auto" is "samples"
+            up to ``max_rows`` samples, then "class_mean" when classes are
+            known and "subsample" otherwise.
+        max_rows : int or None, default=50
+            Most sample rows before "auto" aggregates; None never does.
+        %(class_names)s
+        %(batch_size)s
+        %(ax)s
+        annotate : bool or "auto", default="auto"
+            Write the value in each cell; "auto" does so up to 15 rows and
+            30 columns.
+        cmap : str, optional
+            Colour map; by default diverging when values go negative, else
+            sequential.
+        colorbar : bool, default=True
+
+        Returns
+        -------
+        skviz.plot.ActivationDisplay
+            ``figure_``, ``ax_``, the drawn ``data_``, ``row_labels_``,
+            ``dead_units_`` and more.
         """
         from .plot import ActivationDisplay
 
@@ -119,76 +236,367 @@ class PlotMethodsMixin:
             if y is None:
                 y = getattr(self, "inspection_y_", None)
         display = ActivationDisplay.from_estimator(
-            self, X, y, layer=name, ax=ax, **kwargs
+            self,
+            X,
+            y,
+            layer=name,
+            **_keywords(PlotMethodsMixin.plot_activation, locals()),
         )
         self.inspection_X_, self.inspection_y_ = X, y
         return display
 
-    def plot_dead_units(self, X, y=None, layers=None, *, axes=None, **kwargs):
-        """Active fraction per unit and layer, dead units marked.
+    @_fill_doc
+    def plot_dead_units(
+        self,
+        X,
+        y=None,
+        layers: Sequence[str] | None = None,
+        *,
+        activation: str | Callable | Mapping[str, Any] | None = None,
+        tol: float = 0.0,
+        saturation_bounds: Mapping[str, Any] | None = None,
+        saturation_margin: float = 0.05,
+        saturation_threshold: float = 0.95,
+        per_channel: bool = True,
+        batch_size: int | None = None,
+        axes=None,
+    ):
+        """Active fraction of every unit, one panel per layer, dead units marked.
 
-        See :meth:`skviz.plot.DeadUnitsDisplay.from_estimator`.
+        The numbers are those of :meth:`dead_units_report`, from one
+        forward pass.
+
+        Parameters
+        ----------
+        %(report_parameters)s
+        axes : Axes or array of Axes, optional
+            One per layer; a new figure when None.
+
+        Returns
+        -------
+        skviz.plot.DeadUnitsDisplay
+            ``figure_``, ``axes_`` and the report as ``report_``.
         """
         from .plot import DeadUnitsDisplay
 
-        return DeadUnitsDisplay.from_estimator(self, X, y, layers, axes=axes, **kwargs)
+        return DeadUnitsDisplay.from_estimator(
+            self, X, y, layers, **_keywords(PlotMethodsMixin.plot_dead_units, locals())
+        )
 
-    def plot_weights(self, layer: str, *, ax=None, **kwargs):
-        """Heatmap of a Linear layer's weights (units x inputs, bias alongside).
+    @_fill_doc
+    def plot_weights(
+        self,
+        layer: str,
+        *,
+        feature_names: Sequence[str] | None = None,
+        max_inputs: int | None = 40,
+        max_units: int | None = 64,
+        sort_inputs: bool = False,
+        vmax: float | None = None,
+        ax=None,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+    ):
+        """Heatmap of a Linear layer's weights: units x inputs, bias alongside.
 
-        See :meth:`skviz.plot.WeightHeatmapDisplay.from_estimator`.
+        Parameters
+        ----------
+        layer : str
+            Dotted name of an ``nn.Linear`` module.
+        feature_names : sequence of str, optional
+            Names of the inputs. By default the column names the net was
+            fitted on (``feature_names_in_``) for the first layer, else
+            ``in 0``, ``in 1``, ...
+        max_inputs : int or None, default=40
+            With more inputs, only the ``max_inputs`` with the largest L2
+            norm are drawn, strongest first (the title says so); None draws
+            all.
+        max_units : int or None, default=64
+            With more units, the ``max_units`` with the largest L2 norm, in
+            index order; None draws all.
+        sort_inputs : bool, default=False
+            Order the inputs by decreasing L2 norm even when all are drawn.
+        vmax : float, optional
+            Colour limits ``[-vmax, vmax]``; by default the largest absolute
+            drawn value.
+        %(ax)s
+        annotate : bool, optional
+            Write the values in the cells; by default when at most 300 cells.
+        cmap : str, default="RdBu_r"
+            A diverging colour map (white is 0).
+
+        Returns
+        -------
+        skviz.plot.WeightHeatmapDisplay
+            ``figure_``, ``ax_``, the drawn ``image_`` and the full
+            ``weight_``.
         """
         from .plot import WeightHeatmapDisplay
 
-        return WeightHeatmapDisplay.from_estimator(self, layer, ax=ax, **kwargs)
+        return WeightHeatmapDisplay.from_estimator(
+            self, layer, **_keywords(PlotMethodsMixin.plot_weights, locals())
+        )
 
-    def plot_kernels(self, layer: str, *, ax=None, **kwargs):
-        """Kernels of a Conv2d layer as a grid of small images.
+    @_fill_doc
+    def plot_kernels(
+        self,
+        layer: str,
+        *,
+        out_channels: Sequence[int] | None = None,
+        in_channels: Sequence[int] | None = None,
+        scale: Literal["shared", "kernel"] = "shared",
+        max_out: int = 32,
+        max_in: int = 16,
+        ax=None,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+    ):
+        """Kernels of a Conv2d layer as one mosaic of small images.
 
-        See :meth:`skviz.plot.KernelGridDisplay.from_estimator`.
+        Parameters
+        ----------
+        layer : str
+            Dotted name of an ``nn.Conv2d`` module.
+        out_channels, in_channels : sequence of int, optional
+            Which kernels to draw; by default all, or the first ``max_out``
+            / ``max_in`` when there are more (the title says so).
+        scale : {"shared", "kernel"}, default="shared"
+            One symmetric colour scale for all kernels, so that they
+            compare, or each kernel scaled to its own largest absolute
+            weight, so that weak kernels show their pattern too.
+        max_out : int, default=32
+            Output channels drawn at most when ``out_channels`` is None.
+        max_in : int, default=16
+            Input channels drawn at most when ``in_channels`` is None.
+        %(ax)s
+        annotate : bool, optional
+            Write each weight in its pixel; by default when at most 300
+            pixels.
+        cmap : str, default="RdBu_r"
+            A diverging colour map (white is 0).
+
+        Returns
+        -------
+        skviz.plot.KernelGridDisplay
+            ``figure_``, ``ax_``, the drawn ``kernels_`` and ``image_``.
         """
         from .plot import KernelGridDisplay
 
-        return KernelGridDisplay.from_estimator(self, layer, ax=ax, **kwargs)
+        return KernelGridDisplay.from_estimator(
+            self, layer, **_keywords(PlotMethodsMixin.plot_kernels, locals())
+        )
 
-    def plot_feature_maps(self, X, y=None, layers=None, *, axes=None, **kwargs):
+    @_fill_doc
+    def plot_feature_maps(
+        self,
+        X,
+        y=None,
+        layers: str | Sequence[str] | None = None,
+        *,
+        samples: int | Sequence[int] = 5,
+        class_names=None,
+        show_input: bool = True,
+        image_shape: tuple[int, int] | None = None,
+        channels: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
+        max_channels: int = 8,
+        scale: Literal["layer", "map"] = "layer",
+        axes=None,
+        cmap: str | None = None,
+    ):
         """Input images and feature maps of conv/pooling layers, one row per sample.
 
-        ``layers`` is required; see
-        :meth:`skviz.plot.FeatureMapDisplay.from_estimator`.
+        All layers come from one forward pass.
+
+        Parameters
+        ----------
+        X : ndarray, tensor or DataFrame
+            Input samples; the chosen ones are also drawn as images.
+        y : array-like of shape (n_samples,), optional
+            True classes, for the row labels.
+        layers : str or list of str
+            Layers with 4-D outputs ``(N, C, H, W)``: conv, activation,
+            pooling, normalisation. Required.
+        samples : int or sequence of int, default=5
+            The first ``samples`` rows of X, or these row positions.
+        %(class_names)s
+        show_input : bool, default=True
+            Draw the input image in the first column.
+        image_shape : (int, int), optional
+            Reshape flat inputs to this image size.
+        channels : sequence of int or dict of layer to sequence, optional
+            Channels to draw, the same for every layer or one list per
+            layer; by default the first ``max_channels``.
+        max_channels : int, default=8
+        scale : {"layer", "map"}, default="layer"
+            One colour scale per layer, with a colour bar, so that maps
+            compare; or each map its own scale, to show weak maps.
+        axes : array of Axes, optional
+            ``n_samples x n_columns`` Axes; a new figure when None.
+        cmap : str, optional
+            Colour map of the feature maps; by default diverging for layers
+            with negative values, else sequential.
+
+        Returns
+        -------
+        skviz.plot.FeatureMapDisplay
+            ``figure_``, ``axes_``, all captured ``maps_`` and the drawn
+            ``channels_``.
         """
         from .plot import FeatureMapDisplay
 
-        return FeatureMapDisplay.from_estimator(self, X, y, layers, axes=axes, **kwargs)
+        return FeatureMapDisplay.from_estimator(
+            self,
+            X,
+            y,
+            layers,
+            **_keywords(PlotMethodsMixin.plot_feature_maps, locals()),
+        )
 
-    def plot_misclassified(self, X, y, layer: str, *, ax=None, **kwargs):
-        """Mean activation of misclassified vs correct samples of each class.
+    @_fill_doc
+    def plot_misclassified(
+        self,
+        X,
+        y,
+        layer: str,
+        *,
+        activation: str | Callable | None = None,
+        reduce: Literal["mean", "flatten"] = "mean",
+        class_names=None,
+        batch_size: int | None = None,
+        ax=None,
+        annotate: bool | None = None,
+        cmap: str = "RdBu_r",
+    ):
+        """Mean activation of misclassified versus correct samples, per true class.
 
-        The list of misclassified samples is the display's
-        ``misclassified_`` DataFrame. See
-        :meth:`skviz.plot.MisclassifiedDisplay.from_estimator`.
+        Parameters
+        ----------
+        X : array-like
+            Samples, in any form ``predict`` accepts.
+        y : array-like of shape (n_samples,)
+            True classes, labelled like ``classes_``.
+        layer : str
+            Layer reference.
+        %(activation)s
+        %(reduce)s
+        %(class_names)s
+        %(batch_size)s
+        %(ax)s
+        annotate : bool, optional
+            Write the values in the cells; by default when at most 200 cells.
+        cmap : str, default="RdBu_r"
+
+        Returns
+        -------
+        skviz.plot.MisclassifiedDisplay
+            ``figure_``, ``ax_``, the list of misclassified samples
+            (``misclassified_``: true and predicted class, confidence) and
+            the compared means (``comparison_``).
         """
         from .plot import MisclassifiedDisplay
 
-        return MisclassifiedDisplay.from_estimator(self, X, y, layer, ax=ax, **kwargs)
+        return MisclassifiedDisplay.from_estimator(
+            self,
+            X,
+            y,
+            layer,
+            **_keywords(PlotMethodsMixin.plot_misclassified, locals()),
+        )
 
-    def plot_class_profile(self, X, y, layer: str, *, ax=None, **kwargs):
+    @_fill_doc
+    def plot_class_profile(
+        self,
+        X,
+        y,
+        layer: str,
+        *,
+        activation: str | Callable | None = None,
+        reduce: Literal["mean", "flatten"] = "mean",
+        class_names=None,
+        order: Literal["selectivity", "index"] = "selectivity",
+        batch_size: int | None = None,
+        ax=None,
+        kind: Literal["auto", "errorbar", "heatmap"] = "auto",
+        spread: Literal["std", "iqr"] = "std",
+        annotate: bool | None = None,
+    ):
         """Mean and spread of each unit's activation per class.
 
-        See :meth:`skviz.plot.ClassProfileDisplay.from_estimator`.
+        The readable version of a heatmap with hundreds of rows.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples, in any form ``predict`` accepts.
+        y : array-like of shape (n_samples,)
+            Classes to group by (true labels, or ``predict(X)``).
+        layer : str
+            Layer reference.
+        %(activation)s
+        %(reduce)s
+        %(class_names)s
+        order : {"selectivity", "index"}, default="selectivity"
+            Units left to right by decreasing selectivity (how far the
+            preferred class's mean stands above the others), or by index.
+        %(batch_size)s
+        %(ax)s
+        kind : {"auto", "errorbar", "heatmap"}, default="auto"
+            Error bars per unit and class, or a classes x units heatmap of
+            the means; "auto" draws error bars up to 150 class-unit pairs.
+        spread : {"std", "iqr"}, default="std"
+            Error bars: mean ± standard deviation, or median with the
+            interquartile range.
+        annotate : bool, optional
+            Heatmap only: write the means in the cells (by default up to
+            200 cells).
+
+        Returns
+        -------
+        skviz.plot.ClassProfileDisplay
+            ``figure_``, ``ax_``, the tidy ``profile_`` and the
+            ``selectivity_`` of every unit.
         """
         from .plot import ClassProfileDisplay
 
-        return ClassProfileDisplay.from_estimator(self, X, y, layer, ax=ax, **kwargs)
+        return ClassProfileDisplay.from_estimator(
+            self,
+            X,
+            y,
+            layer,
+            **_keywords(PlotMethodsMixin.plot_class_profile, locals()),
+        )
 
-    def plot_training_curves(self, *, axes=None, **kwargs):
-        """Loss and scores per epoch from ``net.history``, best epochs marked.
+    def plot_training_curves(
+        self,
+        *,
+        keys: Sequence[str] | None = None,
+        axes=None,
+        logy: bool = False,
+    ):
+        """Loss and scores per epoch from ``history``, best epochs marked.
 
-        See :meth:`skviz.plot.TrainingCurvesDisplay.from_estimator`.
+        Nothing is re-recorded: the curves are skorch's own history.
+
+        Parameters
+        ----------
+        keys : list of str, optional
+            Curves to draw; by default every numeric key of the history.
+        axes : Axes or array of Axes, optional
+            One per panel: losses, then scores; a new figure when None.
+        logy : bool, default=False
+            Logarithmic loss axis.
+
+        Returns
+        -------
+        skviz.plot.TrainingCurvesDisplay
+            ``figure_``, ``axes_``, the ``history_`` frame and the
+            ``best_epochs_``.
         """
         from .plot import TrainingCurvesDisplay
 
-        return TrainingCurvesDisplay.from_estimator(self, axes=axes, **kwargs)
+        return TrainingCurvesDisplay.from_estimator(
+            self, **_keywords(PlotMethodsMixin.plot_training_curves, locals())
+        )
 
 
 _SEE_ALSO = """

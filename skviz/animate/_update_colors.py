@@ -129,7 +129,7 @@ def update_colors(
 
     Returns
     -------
-    ndarray of shape (*updates.shape, 4), float32
+    ndarray of shape ``(*updates.shape, 4)``, float32
     """
     if not threshold >= 0:
         raise ValueError(f"threshold must be >= 0, got {threshold!r}.")

@@ -127,7 +127,7 @@ class WeightRecorder(RecordingReader, Callback):
         Number of recorded snapshots (rows), including row 0.
     n_batches_seen_ : int
         Training batches seen since the recording started.
-    steps_, epochs_, batches_ : ndarray of shape (n_steps_,)
+    steps_, epochs_, batches_ : ndarray of shape ``(n_steps_,)``
         For each row: training batches done so far, skorch's epoch number
         (0 for row 0) and batches done within that epoch.
 

@@ -230,7 +230,7 @@ class Recording:
 
         Returns
         -------
-        ndarray of shape (n_steps, *shape), float32
+        ndarray of shape ``(n_steps, *shape)``, float32
             A read-only view (memory-mapped when the array was spilled);
             row ``k`` is the parameter at :attr:`steps` ``[k]``.
         """
@@ -242,7 +242,7 @@ class Recording:
 
         Returns
         -------
-        ndarray of shape (n_steps - 1, *shape), float32
+        ndarray of shape ``(n_steps - 1, *shape)``, float32
             ``trajectory(name)[k + 1] - trajectory(name)[k]``; row ``k``
             belongs to step :attr:`steps` ``[k + 1]``.
         """
@@ -254,7 +254,7 @@ class Recording:
 
         Returns
         -------
-        ndarray of shape (n_steps - 1, *shape), float32
+        ndarray of shape ``(n_steps - 1, *shape)``, float32
             Row ``k`` is the gradient computed in the batch that led to
             snapshot ``k + 1``, aligned with :meth:`updates`.
         """
