@@ -49,6 +49,7 @@ class PlotMethodsMixin:
         saturation_threshold: float = 0.95,
         per_channel: bool = True,
         batch_size: int | None = None,
+        include_output: bool = False,
     ) -> pd.DataFrame:
         """Active, dead and saturated units of several layers, from ONE forward pass.
 
@@ -60,14 +61,17 @@ class PlotMethodsMixin:
             Adds ``n_classes_active`` (on how many classes a unit fires).
         layers : list of str, optional
             Default: every leaf layer that runs once and returns one tensor,
-            without pass-through modules (Dropout, Flatten, Identity).
+            without pass-through modules (Dropout, Flatten, Identity) and
+            without the output layer (see ``include_output``).
         activation : str, callable or dict of layer to those, optional
             Applied to a layer's output first, for activations applied
             functionally (``F.relu(self.dense0(x))`` in ``forward``); a dict
             gives one per layer. ``"tanh"``/``"sigmoid"`` also turn on the
             saturation check for that layer.
         tol : float, default=0.0
-            Active means value > ``tol``.
+            Active means value > ``tol``, in every layer: for LeakyReLU,
+            ELU, GELU and other activations with a negative side, a dead
+            unit is one that is never positive (it still passes a signal).
         saturation_bounds, saturation_margin, saturation_threshold
             See :func:`skviz.analysis.unit_report`. ``nn.Tanh``,
             ``nn.Sigmoid``, ``nn.Softsign``, ``nn.Hardsigmoid`` and
@@ -75,6 +79,8 @@ class PlotMethodsMixin:
         per_channel : bool, default=True
             Conv layers: one unit per channel.
         batch_size : int, optional
+        include_output : bool, default=False
+            Also report the output layer (logits) when ``layers`` is None.
 
         Returns
         -------
@@ -98,6 +104,7 @@ class PlotMethodsMixin:
             saturation_threshold=saturation_threshold,
             per_channel=per_channel,
             batch_size=batch_size,
+            include_output=include_output,
         )
 
     def plot_activation(self, name: str, X=None, y=None, *, ax=None, **kwargs):
