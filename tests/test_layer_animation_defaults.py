@@ -11,11 +11,9 @@ from PIL import Image
 from sklearn.datasets import make_circles
 from torch import nn
 
-from skviz import InspectableNeuralNetClassifier
 from skviz.animate import LayerTransformAnimation
 from skviz.animate._geometry import camera_angles, line_alpha, plane_normal
-
-SMALL = dict(grid_lines=5, grid_resolution=9, region_resolution=6)
+from tests.test_layer_animation import SMALL, _fit
 
 
 class Act(nn.Module):
@@ -33,34 +31,21 @@ class Act(nn.Module):
         return self.out(f(self.d2(f(self.d1(x)))))
 
 
-def _fit(module, X, y, **kw):
-    torch.manual_seed(0)
-    net = InspectableNeuralNetClassifier(
-        module,
-        criterion=nn.CrossEntropyLoss,
-        max_epochs=3,
-        lr=0.1,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-        **kw,
-    )
-    return net.fit(X, y)
-
-
 @pytest.fixture(scope="module")
-def data():
+def circles():
     X, y = make_circles(n_samples=60, noise=0.05, factor=0.4, random_state=0)
     return X.astype(np.float32), y.astype(np.int64)
 
 
 @pytest.fixture(scope="module")
-def nets(data):
-    return _fit(Act, *data, module__act="tanh"), _fit(Act, *data, module__act="relu")
+def nets(circles):
+    return _fit(Act, *circles, module__act="tanh"), _fit(
+        Act, *circles, module__act="relu"
+    )
 
 
-def test_compare_takes_one_activation_mapping_per_net(nets, data):
-    X, y = data
+def test_compare_takes_one_activation_mapping_per_net(nets, circles):
+    X, y = circles
     tanh_net, relu_net = nets
     acts = [{"d1": "tanh", "d2": "tanh"}, {"d1": "relu", "d2": "relu"}]
     anim = LayerTransformAnimation.compare(
@@ -87,9 +72,9 @@ def test_compare_takes_one_activation_mapping_per_net(nets, data):
 
 
 def test_one_dict_for_several_nets_is_refused_before_any_forward(
-    nets, data, monkeypatch
+    nets, circles, monkeypatch
 ):
-    X, y = data
+    X, y = circles
     tanh_net, relu_net = nets
     calls = []
     monkeypatch.setattr(
@@ -112,8 +97,8 @@ def test_one_dict_for_several_nets_is_refused_before_any_forward(
     assert calls == []
 
 
-def test_same_dict_for_every_net_on_request(nets, data):
-    X, y = data
+def test_same_dict_for_every_net_on_request(nets, circles):
+    X, y = circles
     acts = {"d1": "relu"}
     anim = LayerTransformAnimation.compare(
         list(nets), X, y, activations=[acts] * 2, **SMALL
@@ -158,8 +143,8 @@ def _sight(elev, azim):
     return np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
 
 
-def test_three_d_planes_are_never_seen_edge_on(nets, data):
-    X, y = data
+def test_three_d_planes_are_never_seen_edge_on(nets, circles):
+    X, y = circles
     anim = LayerTransformAnimation.from_estimator(
         nets[0], X, y, projection="3d", activations={"d1": "tanh"}, **SMALL
     )
@@ -203,8 +188,8 @@ def test_bunched_grid_lines_fade():
     assert 1 - (1 - alpha) ** 20 == pytest.approx(1 - 0.45**2)
 
 
-def test_gif_text_is_legible_and_late_stages_fade_their_grid(nets, data, tmp_path):
-    X, y = data
+def test_gif_text_is_legible_and_late_stages_fade_their_grid(nets, circles, tmp_path):
+    X, y = circles
     anim = LayerTransformAnimation.compare(
         list(nets),
         X,

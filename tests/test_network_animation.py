@@ -174,25 +174,30 @@ def test_frames_selection_and_validation():
         NetworkUpdateAnimation.from_updates([u], labels=["x"])
 
 
-@pytest.fixture(scope="module")
-def recorder():
+def _fit_wine(net_class, X, y, recorder, **kwargs):
+    """The wine MLP trained one epoch with ``recorder`` as callback ``"rec"``."""
     from _models import WineClassifier
 
-    X, y = load_wine(return_X_y=True)
-    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
     torch.manual_seed(0)
-    rec = WeightRecorder(["dense0.weight", "dense1.weight", "output.weight"])
-    net = NeuralNetClassifier(
+    net = net_class(
         WineClassifier,
         max_epochs=1,
         batch_size=16,
         lr=0.05,
         criterion=torch.nn.CrossEntropyLoss,
-        callbacks=[("rec", rec)],
+        callbacks=[("rec", recorder)],
         verbose=0,
+        **kwargs,
     )
-    net.fit(X, y)
-    return net, rec
+    return net.fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    X, y = load_wine(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    rec = WeightRecorder(["dense0.weight", "dense1.weight", "output.weight"])
+    return _fit_wine(NeuralNetClassifier, X, y, rec), rec
 
 
 def test_from_recorder_uses_the_recorded_updates(recorder):
@@ -370,25 +375,19 @@ def test_input_units_are_labelled_with_feature_names():
 
 def test_from_estimator_names_the_inputs_of_a_net_fitted_on_a_dataframe():
     import pandas as pd
-    from _models import WineClassifier
 
     from skviz import InspectableNeuralNetClassifier
 
     data = load_wine(as_frame=True)
     X = ((data.data - data.data.mean()) / data.data.std()).astype(np.float32)
-    torch.manual_seed(0)
-    net = InspectableNeuralNetClassifier(
-        WineClassifier,
-        max_epochs=1,
-        batch_size=32,
-        lr=0.05,
-        criterion=torch.nn.CrossEntropyLoss,
-        callbacks=[("rec", WeightRecorder())],
-        train_split=None,
-        verbose=0,
-    )
-    net.fit(X, data.target.to_numpy())
     assert isinstance(X, pd.DataFrame)
+    net = _fit_wine(
+        InspectableNeuralNetClassifier,
+        X,
+        data.target.to_numpy(),
+        WeightRecorder(),
+        train_split=None,
+    )
     anim = NetworkUpdateAnimation.from_estimator(net)
     assert anim.layers_[0] == "dense0"
     columns = list(data.data.columns)
