@@ -1,4 +1,5 @@
-"""Where the feature-map grid puts its panels, and the colour limits of ``scale="map"``."""
+"""Where the feature-map grid puts its panels, the colour limits of
+``scale="map"`` and the colour bar of each layer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["MAPS_PER_ROW", "PANEL", "bands", "map_limits"]
+__all__ = ["MAPS_PER_ROW", "PANEL", "bands", "colorbar", "map_limits"]
 
 # A figure of our own holds at most this many maps side by side (plus the
 # input image on the left): max_channels=8 fits one layer on a row, and the figure
@@ -47,3 +48,31 @@ def map_limits(A: np.ndarray, signed: bool) -> np.ndarray:
     peak = np.nan_to_num(peak)
     peak = np.where(peak > 0, peak, 1.0)
     return np.stack([-peak if signed else np.zeros_like(peak), peak], axis=-1)
+
+
+def colorbar(fig, span: np.ndarray, layer: str, colormap, limits, map_limits) -> None:
+    """A layer's colour bar under its maps (``span``, an array of Axes).
+
+    In the layer's units with ``limits`` (``scale="layer"``); else, for
+    ``map_limits`` (``scale="map"``), in shares of each map's largest
+    ``|value|``: -max to +max in a signed layer, 0 to max otherwise.
+    """
+    import matplotlib as mpl
+
+    kw = dict(
+        ax=span.ravel().tolist(),
+        location="bottom",
+        shrink=0.9 if span.shape[1] > 1 else 1.0,
+        aspect=12 * max(span.shape[1], 1),
+    )
+    if limits is not None:
+        mappable = mpl.cm.ScalarMappable(mpl.colors.Normalize(*limits), colormap)
+        fig.colorbar(mappable, label=layer, **kw)
+        return
+    signed = map_limits[..., 0].min(initial=0.0) < 0
+    mappable = mpl.cm.ScalarMappable(
+        mpl.colors.Normalize(-1.0 if signed else 0.0, 1.0), colormap
+    )
+    bar = fig.colorbar(mappable, label=f"{layer} (each map / its max |value|)", **kw)
+    ticks = [-1.0, 0.0, 1.0] if signed else [0.0, 1.0]
+    bar.set_ticks(ticks, labels=["−max", "0", "+max"] if signed else ["0", "max"])

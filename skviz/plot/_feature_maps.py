@@ -387,7 +387,14 @@ class FeatureMapDisplay:
                         interpolation="nearest",
                     )
                 grid[0, col + j].set_title(f"{layer}\nch {c}", fontsize="small")
-            self._colorbar(fig, grid[:, col : col + len(chans)], layer, colormap)
+            layout.colorbar(
+                fig,
+                grid[:, col : col + len(chans)],
+                layer,
+                colormap,
+                self.limits_[layer] if self.scale_ == "layer" else None,
+                self.map_limits_.get(layer),
+            )
             col += len(chans)
         for ax in fig.axes if axes is None else grid.flat:
             if ax.images:
@@ -481,27 +488,3 @@ class FeatureMapDisplay:
             else:
                 ax.imshow(img, cmap="gray_r", interpolation="nearest")
             ax.set_ylabel(self.sample_labels_[i], fontsize="small")
-
-    def _colorbar(self, fig, span: np.ndarray, layer: str, colormap) -> None:
-        """The layer's colour bar under its maps: values, or shares of each map's peak."""
-        import matplotlib as mpl
-
-        kw = dict(
-            ax=span.ravel().tolist(),
-            location="bottom",
-            shrink=0.9 if span.shape[1] > 1 else 1.0,
-            aspect=12 * max(span.shape[1], 1),
-        )
-        if self.scale_ == "layer":
-            lo, hi = self.limits_[layer]
-            mappable = mpl.cm.ScalarMappable(mpl.colors.Normalize(lo, hi), colormap)
-            fig.colorbar(mappable, label=layer, **kw)
-            return
-        signed = self.map_limits_[layer][..., 0].min(initial=0.0) < 0
-        lo = -1.0 if signed else 0.0
-        mappable = mpl.cm.ScalarMappable(mpl.colors.Normalize(lo, 1.0), colormap)
-        bar = fig.colorbar(
-            mappable, label=f"{layer} (each map / its max |value|)", **kw
-        )
-        ticks = [-1.0, 0.0, 1.0] if signed else [0.0, 1.0]
-        bar.set_ticks(ticks, labels=["−max", "0", "+max"] if signed else ["0", "max"])
