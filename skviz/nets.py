@@ -55,14 +55,17 @@ y : array-like of shape (n_samples,), optional
     Adds ``n_classes_active`` (on how many classes a unit fires).
 layers : list of str, optional
     Default: every leaf layer that runs once and returns one tensor, without
-    pass-through modules (Dropout, Flatten, Identity).
+    pass-through modules (Dropout, Flatten, Identity) and without the output
+    layer (see ``include_output``).
 activation : str, callable or dict of layer to those, optional
     Applied to a layer's output first, for activations applied functionally
     (``F.relu(self.dense0(x))`` in ``forward``); a dict gives one per layer.
     ``"tanh"``/``"sigmoid"`` also turn on the saturation check for that
     layer.
 tol : float, default=0.0
-    Active means value > ``tol``.
+    Active means value > ``tol``, in every layer: for LeakyReLU, ELU, GELU
+    and other activations with a negative side, a dead unit is one that is
+    never positive (it still passes a signal).
 saturation_bounds : dict of layer to {"tanh", "sigmoid", (low, high)}, optional
     Overrides the asymptotes found from module types and ``activation``.
     ``nn.Tanh``, ``nn.Sigmoid``, ``nn.Softsign``, ``nn.Hardsigmoid`` and
@@ -76,6 +79,9 @@ per_channel : bool, default=True
     is); False makes every element a unit.""",
 }
 _PARAMETER_DOCS["report_parameters"] += "\n" + _PARAMETER_DOCS["batch_size"]
+_PARAMETER_DOCS["report_parameters"] += """
+include_output : bool, default=False
+    Also report the output layer (logits) when ``layers`` is None."""
 
 
 def _fill_doc(method):
@@ -136,6 +142,7 @@ class PlotMethodsMixin:
         saturation_threshold: float = 0.95,
         per_channel: bool = True,
         batch_size: int | None = None,
+        include_output: bool = False,
     ) -> pd.DataFrame:
         """Active, dead and saturated units of several layers, from ONE forward pass.
 
@@ -259,6 +266,7 @@ class PlotMethodsMixin:
         saturation_threshold: float = 0.95,
         per_channel: bool = True,
         batch_size: int | None = None,
+        include_output: bool = False,
         axes=None,
     ):
         """Active fraction of every unit, one panel per layer, dead units marked.
@@ -517,7 +525,7 @@ class PlotMethodsMixin:
         batch_size: int | None = None,
         ax=None,
         kind: Literal["auto", "errorbar", "heatmap"] = "auto",
-        spread: Literal["std", "iqr"] = "std",
+        spread: Literal["iqr", "std"] = "iqr",
         annotate: bool | None = None,
     ):
         """Mean and spread of each unit's activation per class.
@@ -543,9 +551,10 @@ class PlotMethodsMixin:
         kind : {"auto", "errorbar", "heatmap"}, default="auto"
             Error bars per unit and class, or a classes x units heatmap of
             the means; "auto" draws error bars up to 150 class-unit pairs.
-        spread : {"std", "iqr"}, default="std"
-            Error bars: mean ± standard deviation, or median with the
-            interquartile range.
+        spread : {"iqr", "std"}, default="iqr"
+            Error bars: the median with the interquartile range (25th to 75th
+            percentile), which respects the range of the data (no bar below 0
+            for ReLU outputs), or the mean ± standard deviation.
         annotate : bool, optional
             Heatmap only: write the means in the cells (by default up to
             200 cells).
@@ -570,6 +579,7 @@ class PlotMethodsMixin:
         self,
         *,
         keys: Sequence[str] | None = None,
+        per_batch: bool | str = "auto",
         axes=None,
         logy: bool = False,
     ):
@@ -581,6 +591,11 @@ class PlotMethodsMixin:
         ----------
         keys : list of str, optional
             Curves to draw; by default every numeric key of the history.
+        per_batch : bool or "auto", default="auto"
+            Also draw the loss of every training batch (skorch's
+            ``net.history[:, "batches", :, "train_loss"]``); ``"auto"``: for
+            runs of fewer than 5 epochs, whose epoch curve has too few points
+            to show how training went.
         axes : Axes or array of Axes, optional
             One per panel: losses, then scores; a new figure when None.
         logy : bool, default=False

@@ -174,30 +174,36 @@ def test_frames_selection_and_validation():
         NetworkUpdateAnimation.from_updates([u], labels=["x"])
 
 
-@pytest.fixture(scope="module")
-def recorder():
+def _fit_wine(net_class, X, y, recorder, **kwargs):
+    """The wine MLP trained one epoch with ``recorder`` as callback ``"rec"``."""
     from _models import WineClassifier
 
-    X, y = load_wine(return_X_y=True)
-    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
     torch.manual_seed(0)
-    rec = WeightRecorder(["dense0.weight", "dense1.weight", "output.weight"])
-    net = NeuralNetClassifier(
+    net = net_class(
         WineClassifier,
         max_epochs=1,
         batch_size=16,
         lr=0.05,
         criterion=torch.nn.CrossEntropyLoss,
-        callbacks=[("rec", rec)],
+        callbacks=[("rec", recorder)],
         verbose=0,
+        **kwargs,
     )
-    net.fit(X, y)
-    return net, rec
+    return net.fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    X, y = load_wine(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    rec = WeightRecorder(["dense0.weight", "dense1.weight", "output.weight"])
+    return _fit_wine(NeuralNetClassifier, X, y, rec), rec
 
 
 def test_from_recorder_uses_the_recorded_updates(recorder):
     net, rec = recorder
-    anim = NetworkUpdateAnimation.from_estimator(net)
+    # every unit (the default max_units=12 would drop some of dense0's 20)
+    anim = NetworkUpdateAnimation.from_estimator(net, max_units=20)
     assert anim.layers_ == ["dense0", "dense1", "output"]
     assert anim.n_units_ == [13, 20, 10, 3]
     assert anim.n_frames_ == rec.n_steps_ - 1
@@ -308,3 +314,87 @@ def test_scaling_seed_is_a_deprecated_name_of_sqrt():
     assert "seed" not in new.rule and "√(layer size)" in new.rule
     per_layer = NetworkUpdateAnimation.from_updates([u], scaling="layer")
     assert "(per layer)" in per_layer.rule
+
+
+def test_auto_frames_spread_over_a_long_recording():
+    u = np.random.default_rng(5).normal(size=(90, 2, 3)).astype(np.float32)
+    anim = NetworkUpdateAnimation.from_updates([u])
+    # 30 updates from the first to the last, evenly: round(k * 89 / 29)
+    expected = np.round(np.arange(30) * 89 / 29).astype(int)
+    assert anim.n_frames_ == 30 and expected[0] == 0 and expected[-1] == 89
+    np.testing.assert_array_equal(anim.frames_, expected)
+    assert anim.frame_titles[1] == "update 4 of 90"  # round(89 / 29) = 3
+    # thresholds still come from all 90 updates
+    centers, thresholds = update_thresholds([u])
+    np.testing.assert_array_equal(anim.thresholds_, thresholds)
+    np.testing.assert_array_equal(
+        anim.colors[1], update_colors(u[3], centers[0], thresholds[0]).reshape(6, 4)
+    )
+    # short recordings keep every update; None still draws all
+    assert NetworkUpdateAnimation.from_updates([u[:30]]).n_frames_ == 30
+    assert NetworkUpdateAnimation.from_updates([u], frames=None).n_frames_ == 90
+    with pytest.raises(ValueError, match="frames must be 'auto'"):
+        NetworkUpdateAnimation.from_updates([u], frames="all")
+
+
+def test_default_gif_of_a_wide_net_is_small(tmp_path):
+    # 784 -> 30 -> 10, 40 updates: the defaults draw 12 units of each wide
+    # column, 30 frames, 800 x 400 pixels
+    rng = np.random.default_rng(6)
+    first = (rng.standard_t(3, size=(40, 30, 784)) * 1e-3).astype(np.float32)
+    second = (rng.standard_t(3, size=(40, 10, 30)) * 1e-3).astype(np.float32)
+    anim = NetworkUpdateAnimation.from_updates([first, second], layers=["l1", "l2"])
+    assert [len(u) for u in anim.units_] == [12, 12, 10]
+    assert anim.segments.shape == (12 * 12 + 10 * 12, 2, 2)
+    assert anim.n_frames_ == 30
+    path = anim.save(tmp_path / "wide.gif", progress=False)
+    with Image.open(path) as gif:
+        assert gif.size == (800, 400) and gif.n_frames == 30
+    assert path.stat().st_size < 2e6
+    assert anim.lines_.get_linewidths()[0] == 0.75
+
+
+def test_input_units_are_labelled_with_feature_names():
+    rng = np.random.default_rng(7)
+    u = rng.normal(size=(4, 3, 20)).astype(np.float32)
+    u[:, :, 5] *= 100  # input 5 moves most: always drawn
+    names = [f"f{i}" for i in range(20)]
+    anim = NetworkUpdateAnimation.from_updates([u], feature_names=names)
+    assert anim.input_names == [names[i] for i in anim.units_[0]]
+    assert len(anim.input_names) == 12 and "f5" in anim.input_names
+    anim.plot()
+    texts = [t.get_text() for t in anim.ax_.texts]
+    assert texts == anim.input_names
+    # each name sits at its node
+    first = anim.node_xy[:12]
+    np.testing.assert_array_equal([t.xy for t in anim.ax_.texts], first)
+    with pytest.raises(ValueError, match="feature_names has 3 names"):
+        NetworkUpdateAnimation.from_updates([u], feature_names=["a", "b", "c"])
+    assert NetworkUpdateAnimation.from_updates([u]).input_names is None
+
+
+def test_from_estimator_names_the_inputs_of_a_net_fitted_on_a_dataframe():
+    import pandas as pd
+
+    from skviz import InspectableNeuralNetClassifier
+
+    data = load_wine(as_frame=True)
+    X = ((data.data - data.data.mean()) / data.data.std()).astype(np.float32)
+    assert isinstance(X, pd.DataFrame)
+    net = _fit_wine(
+        InspectableNeuralNetClassifier,
+        X,
+        data.target.to_numpy(),
+        WeightRecorder(),
+        train_split=None,
+    )
+    anim = NetworkUpdateAnimation.from_estimator(net)
+    assert anim.layers_[0] == "dense0"
+    columns = list(data.data.columns)
+    assert anim.input_names == [columns[i] for i in anim.units_[0]]
+    # a hidden layer's inputs are not the features
+    assert NetworkUpdateAnimation.from_estimator(net, ["dense1"]).input_names is None
+    # the caller's names win
+    own = [f"x{i}" for i in range(13)]
+    anim = NetworkUpdateAnimation.from_estimator(net, feature_names=own)
+    assert anim.input_names == [own[i] for i in anim.units_[0]]

@@ -13,7 +13,9 @@ WINES = ["barolo", "grignolino", "barbera"]
 
 def test_class_profile_display_matches_manual(wine_fit):
     net, X, y = wine_fit
-    disp = net.plot_class_profile(X, y, "dense0", activation="relu", kind="errorbar")
+    disp = net.plot_class_profile(
+        X, y, "dense0", activation="relu", kind="errorbar", spread="std"
+    )
     A = np.maximum(wine_forward(net, X)["dense0"], 0)
     means = np.stack([A[y == c].mean(0) for c in range(3)])
     np.testing.assert_allclose(disp.means_.to_numpy(), means, rtol=1e-5, atol=1e-6)
@@ -86,3 +88,31 @@ def test_unit_order_is_computed_before_drawing():
     np.testing.assert_array_equal(by_index.unit_order_, np.arange(5))
     with pytest.raises(ValueError, match="order"):
         ClassProfileDisplay(disp.profile_, disp.selectivity_, order="random")
+
+
+def test_default_spread_stays_within_the_range_of_relu_outputs(wine_fit):
+    net, X, y = wine_fit
+    disp = net.plot_class_profile(X, y, "dense0", activation="relu", kind="errorbar")
+    assert disp.spread_ == "iqr"
+    assert "median and interquartile range" in disp.ax_.get_title()
+    A = np.maximum(wine_forward(net, X)["dense0"], 0)
+    for k, c in enumerate(disp.means_.index):
+        Ac = A[y == c][:, disp.unit_order_]
+        markers = disp.ax_.containers[k].lines[0].get_ydata()
+        np.testing.assert_allclose(markers, np.median(Ac, 0), rtol=1e-5, atol=1e-6)
+        bars = np.array(
+            [s[:, 1] for s in disp.ax_.containers[k].lines[2][0].get_segments()]
+        )
+        q = np.percentile(Ac, [25, 75], axis=0).T
+        np.testing.assert_allclose(bars, q, rtol=1e-5, atol=1e-6)
+        assert bars.min() >= 0  # mean - std went below 0 for some units
+    std = net.plot_class_profile(
+        X, y, "dense0", activation="relu", kind="errorbar", spread="std"
+    )
+    low = min(
+        s[:, 1].min()
+        for k in range(3)
+        for s in std.ax_.containers[k].lines[2][0].get_segments()
+    )
+    assert low < 0
+    plt.close("all")

@@ -27,7 +27,7 @@ def test_dead_units_report_one_pass_matches_manual_forward(wine_fit):
         net.module_.dense0.weight[3] = 0.0
         net.module_.dense0.bias[3] = -1.0
     net.n_capture_calls_ = 0
-    report = net.dead_units_report(X, y)
+    report = net.dead_units_report(X, y, include_output=True)
     assert net.n_capture_calls_ == 1
     manual = wine_forward(net, X)
     assert report["layer"].unique().tolist() == ["dense0", "dense1", "output"]
@@ -81,9 +81,11 @@ def test_saturated_units_found_from_tanh_module():
         net.module_.lin.weight.zero_()
         net.module_.lin.bias.copy_(torch.tensor([5.0, 0.0, -5.0]))
         net.module_.lin.weight[1, 0] = 0.1
-    report = net.dead_units_report(X)
+    report = net.dead_units_report(X, include_output=True)
     # Dropout repeats its input: left out of the default layers.
     assert report["layer"].unique().tolist() == ["lin", "act", "out"]
+    # and the output layer unless asked for
+    assert net.dead_units_report(X)["layer"].unique().tolist() == ["lin", "act"]
     act = report[report.layer == "act"]
     assert act["saturated"].tolist() == [True, False, True]
     assert act["dead"].tolist() == [False, False, True]
@@ -103,7 +105,9 @@ def test_dead_units_display_content_and_axes(wine_fit):
     net, X, _ = wine_fit
     fig, axes = plt.subplots(3, 1)
     disp = no_new_figures(
-        lambda: DeadUnitsDisplay.from_estimator(net, X, axes=axes, activation="relu")
+        lambda: DeadUnitsDisplay.from_estimator(
+            net, X, axes=axes, activation="relu", include_output=True
+        )
     )
     assert disp.figure_ is fig and disp.ax_ is axes[0]
     rows = disp.report_[disp.report_.layer == "dense0"]
@@ -112,7 +116,7 @@ def test_dead_units_display_content_and_axes(wine_fit):
     assert disp.axes_[0, 0].get_title(loc="left").startswith("dense0: ")
     assert "of 20 units dead" in disp.axes_[0, 0].get_title(loc="left")
     with pytest.raises(ValueError, match="3 x 1"):
-        DeadUnitsDisplay.from_estimator(net, X, axes=axes[:2])
+        DeadUnitsDisplay.from_estimator(net, X, axes=axes[:2], include_output=True)
 
 
 def test_dead_units_display_marks_dead_and_warns_on_nan():
@@ -148,6 +152,8 @@ def test_report_module_is_the_net_method_and_records_its_context(wine_fit):
         "n_samples": len(X),
         "tol": 0.0,
         "channel_layers": [],
+        "left_out": ["output"],
+        "negative_slope_layers": {},
     }
 
 
@@ -177,3 +183,88 @@ def test_constructor_reads_the_context_of_an_analysis_report():
     assert disp.ax_.get_title(loc="left") == "conv: 1 of 2 channels dead"
     given = DeadUnitsDisplay(report, n_samples=3, tol=0.0, channel_layers=[])
     assert (given.n_samples, given.tol, given.channel_layers) == (3, 0.0, [])
+
+
+def test_output_layer_is_left_out_by_default_and_named(wine_fit):
+    net, X, y = wine_fit
+    report = net.dead_units_report(X, y)
+    # the logits of "output" say nothing about dead units
+    assert report["layer"].unique().tolist() == ["dense0", "dense1"]
+    assert report.attrs["left_out"] == ["output"]
+    full = net.dead_units_report(X, y, include_output=True)
+    pd.testing.assert_frame_equal(
+        report, full[full.layer != "output"], check_like=False
+    )
+    assert full.attrs["left_out"] == []
+    # explicit layers are taken as given
+    assert net.dead_units_report(X, layers=["output"])["layer"].unique() == ["output"]
+    disp = net.plot_dead_units(X, y)
+    assert disp.layers_ == ["dense0", "dense1"] and len(disp.axes_) == 2
+    title = disp.figure_._suptitle.get_text()
+    assert "output layer 'output' left out" in title
+    assert "include_output=True" in title
+    disp = net.plot_dead_units(X, y, include_output=True)
+    assert disp.layers_[-1] == "output"
+    assert "left out" not in disp.figure_._suptitle.get_text()
+    # an activation for the left-out layer gets told how to include it
+    with pytest.raises(ValueError, match="include_output=True"):
+        net.dead_units_report(X, activation={"output": "relu"})
+    plt.close("all")
+
+
+class SoftmaxHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(4, 5)
+        self.act = nn.LeakyReLU(0.1)
+        self.out = nn.Linear(5, 2)
+        self.prob = nn.Softmax(dim=-1)
+
+    def forward(self, x):
+        return self.prob(self.out(self.act(self.hidden(x))))
+
+
+def test_output_layers_are_the_last_layer_with_parameters_and_after():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4)).astype("float32")
+    y = (X[:, 0] > 0).astype("int64")
+    net = make_net(SoftmaxHead, max_epochs=1, criterion=nn.NLLLoss).fit(X, y)
+    infos = net.layer_info(X)
+    assert reports.output_layers(net, infos) == ["out", "prob"]
+    assert reports.default_report_layers(net, X) == ["hidden", "act"]
+    assert reports.default_report_layers(net, X, include_output=True) == [
+        "hidden",
+        "act",
+        "out",
+        "prob",
+    ]
+
+
+def test_negative_slope_layers_are_judged_never_positive(wine_fit):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 4)).astype("float32")
+    y = (X[:, 1] > 0).astype("int64")
+    net = make_net(SoftmaxHead, max_epochs=1, criterion=nn.NLLLoss).fit(X, y)
+    with torch.no_grad():  # hidden unit 2 is never positive
+        net.module_.hidden.weight[2] = 0.0
+        net.module_.hidden.bias[2] = -3.0
+    report = net.dead_units_report(X)
+    act = report[report.layer == "act"]
+    H = (
+        X.astype(np.float64)
+        @ net.module_.hidden.weight.detach().numpy().T.astype(np.float64)
+        + net.module_.hidden.bias.detach().numpy()
+    )
+    leaky = np.where(H > 0, H, 0.1 * H)
+    np.testing.assert_allclose(act["active_fraction"], (leaky > 0).mean(0), atol=1e-12)
+    assert act["dead"].tolist()[2] and (leaky[:, 2] != 0).all()  # "dead", not silent
+    assert report.attrs["negative_slope_layers"] == {"act": "LeakyReLU"}
+    disp = DeadUnitsDisplay(report).plot()
+    title = disp.axes_[1, 0].get_title(loc="left")
+    assert title.startswith("act: 1 of 5 units dead · LeakyReLU: dead = never > 0")
+    assert "hidden" not in report.attrs["negative_slope_layers"]
+    # a functional activation given by name is recognised too
+    wine, Xw, _ = wine_fit
+    r = wine.dead_units_report(Xw, layers=["dense0"], activation="leaky_relu")
+    assert r.attrs["negative_slope_layers"] == {"dense0": "LeakyReLU"}
+    plt.close("all")

@@ -125,3 +125,92 @@ def test_channels_and_limits_are_computed_before_drawing():
     assert disp.limits_["conv"] == pytest.approx((-bound, bound))
     disp.plot()
     assert disp.axes_[0, 0].images[0].get_clim() == pytest.approx((-bound, bound))
+
+
+def _colorbar_labels(fig):
+    return [ax.get_xlabel() for ax in fig.axes if not ax.images and ax.get_xlabel()]
+
+
+def test_wide_grids_wrap_into_bands_of_rows():
+    # 3 layers x 6 channels (19 columns in one row before): one band of rows
+    # per layer, 7 panels wide, the input repeated on the left of each band
+    rng = np.random.default_rng(2)
+    maps = {name: rng.normal(size=(5, 6, 4, 4)) for name in ("a", "b", "c")}
+    images = rng.random((5, 8, 8))
+    disp = FeatureMapDisplay.from_activations(maps, images=images)
+    fig = disp.figure_
+    assert disp.axes_.shape == (5, 1 + 18)  # the logical grid is unchanged
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 3 * 5 * 7
+    width, height = fig.get_size_inches()
+    assert width <= 8.5 < height
+    # channel 0 of each layer stands in the same column, one band lower
+    x = [disp.axes_[0, 1 + 6 * k].get_position().x0 for k in range(3)]
+    assert x[0] == pytest.approx(x[1]) == pytest.approx(x[2])
+    y_last_a = disp.axes_[4, 1].get_position().y0
+    y_first_b = disp.axes_[0, 7].get_position().y1
+    assert y_first_b < y_last_a
+    assert disp.axes_[0, 7].get_title() == "b\nch 0"
+    # every band shows the input images and the row labels
+    inputs = [ax for ax in drawn if ax.get_ylabel() == "sample 0"]
+    assert len(inputs) == 3
+    for ax in inputs:
+        np.testing.assert_array_equal(ax.images[0].get_array(), images[0])
+    assert _colorbar_labels(fig) == ["a", "b", "c"]
+    # up to 8 maps share a row: two layers of 4 channels stay one band
+    two = {"a": maps["a"][:, :4], "b": maps["b"][:, :4]}
+    disp = FeatureMapDisplay.from_activations(two, images=images)
+    assert len([ax for ax in disp.figure_.axes if ax.images]) == 5 * 9
+
+
+def test_layer_bands_split_wide_layers():
+    from skviz.plot._feature_map_layout import bands
+
+    chosen = {"a": [0, 1, 2], "b": list(range(10)), "c": [4]}
+    assert bands(chosen, 8) == [
+        [("a", 0), ("a", 1), ("a", 2)],
+        [("b", j) for j in range(8)],
+        [("b", 8), ("b", 9), ("c", 0)],
+    ]
+
+
+def test_capped_channels_are_named_in_the_title():
+    rng = np.random.default_rng(3)
+    maps = {"conv": rng.normal(size=(2, 16, 3, 3)), "pool": rng.random((2, 4, 2, 2))}
+    disp = FeatureMapDisplay.from_activations(maps)
+    title = disp.figure_._suptitle.get_text()
+    assert "showing the first 8 of 16 channels of conv (max_channels)" in title
+    assert disp.channels_["conv"] == list(range(8))
+    chosen = FeatureMapDisplay.from_activations(maps, channels={"conv": [0, 9]})
+    assert "showing" not in chosen.figure_._suptitle.get_text()
+    plt.close("all")
+
+
+def test_gray_per_map_scale_has_colour_bars_and_no_white_zero():
+    rng = np.random.default_rng(4)
+    conv = rng.normal(size=(2, 2, 3, 3))
+    conv[0, 1] = np.abs(conv[0, 1])  # a non-negative map in a signed layer
+    relu = np.maximum(rng.normal(size=(2, 2, 3, 3)), 0)
+    disp = FeatureMapDisplay.from_activations(
+        {"conv": conv, "relu": relu}, scale="map", cmap="gray"
+    )
+    title = disp.figure_._suptitle.get_text()
+    assert "own colour scale" in title and "white" not in title
+    # each map spans its own largest |value|; in the signed layer from -m
+    peak = np.abs(conv[0, 1]).max()
+    assert disp.axes_[0, 1].images[0].get_clim() == pytest.approx((-peak, peak))
+    assert disp.axes_[0, 1].images[0].get_cmap().name.startswith("gray")
+    peak = relu[1, 0].max()
+    assert disp.axes_[1, 2].images[0].get_clim() == pytest.approx((0, peak))
+    labels = _colorbar_labels(disp.figure_)
+    assert labels == [
+        "conv (each map / its max |value|)",
+        "relu (each map / its max |value|)",
+    ]
+    bars = [ax for ax in disp.figure_.axes if ax.get_xlabel() in labels]
+    ticks = [[t.get_text() for t in ax.get_xticklabels()] for ax in bars]
+    assert ticks == [["−max", "0", "+max"], ["0", "max"]]
+    # the default colours still say where 0 is
+    default = FeatureMapDisplay.from_activations({"conv": conv}, scale="map")
+    assert "0 = white" in default.figure_._suptitle.get_text()
+    plt.close("all")

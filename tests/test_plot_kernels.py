@@ -17,12 +17,16 @@ def test_kernel_grid_shared_scale_matches_weights(digits_fit):
     limit = np.abs(W).max()
     assert disp.vmax_ == pytest.approx(limit) and disp.vmin_ == -disp.vmax_
     assert disp.ax_.images[0].get_clim() == pytest.approx((-limit, limit))
-    # one input channel: kernels side by side, 1-pixel gaps
-    np.testing.assert_array_equal(disp.image_[:, 4:7], W[1, 0])
-    assert np.isnan(disp.image_[:, 3]).all()
-    assert [t.get_text() for t in disp.ax_.get_xticklabels()] == [
-        f"out {i}" for i in range(5)
-    ]
+    # one input channel: 5 kernels wrap into 2 rows of 3, 1-pixel gaps and
+    # a 1-pixel band above each row for the labels
+    assert disp.image_.shape == (2 * (1 + 3) + 1, 3 * 3 + 2)
+    np.testing.assert_array_equal(disp.image_[1:4, 4:7], W[1, 0])
+    np.testing.assert_array_equal(disp.image_[6:9, 0:3], W[3, 0])
+    assert np.isnan(disp.image_[:, 3]).all() and np.isnan(disp.image_[0]).all()
+    assert np.isnan(disp.image_[5:9, 8:11]).all()  # no sixth kernel
+    labels = [t for t in disp.ax_.texts if t.get_text().startswith("out")]
+    assert [t.get_text() for t in labels] == [f"out {i}" for i in range(5)]
+    assert labels[4].get_position() == (5.0, 6 - 0.55)  # above kernel 4 (rows 6-8)
     assert "one colour scale for all kernels" in disp.ax_.get_title()
 
 
@@ -67,3 +71,36 @@ def test_mosaic_is_computed_before_drawing():
     np.testing.assert_allclose(disp.image_[3:5, 0:2], W[1, 2] / disp.scales_[1, 0])
     disp.plot(annotate=True)
     assert len(disp.ax_.texts) == W[:, [2, 0]].size
+
+
+def test_first_layer_kernels_wrap_near_square_and_numbers_only_when_readable():
+    # seed 002's case: Conv2d(1, 16, 3) gives a 4 x 4 grid with every weight
+    # written (pixels of about a third of an inch)
+    W = np.random.default_rng(4).normal(size=(16, 1, 3, 3))
+    disp = KernelGridDisplay.from_weights(W)
+    assert disp.image_.shape == (4 * 4 + 3, 4 * 3 + 3)
+    for k in range(16):
+        r, c = divmod(k, 4)
+        top, left = r * 5 + 1, c * 4
+        np.testing.assert_array_equal(
+            disp.image_[top : top + 3, left : left + 3], W[k, 0]
+        )
+    texts = [t.get_text() for t in disp.ax_.texts]
+    assert [t for t in texts if t.startswith("out")] == [f"out {k}" for k in range(16)]
+    numbers = [t for t in texts if not t.startswith("out")]
+    assert len(numbers) == 144
+    assert numbers[:3] == [f"{v:.2f}".replace("-0.00", "0.00") for v in W[0, 0, 0]]
+    assert disp.ax_.get_xticks().size == 0 and disp.ax_.get_yticks().size == 0
+    width, height = disp.figure_.get_size_inches()
+    assert width < 8 and height < 8
+    # 5 x 5 kernels: pixels too small for numbers; the user's choice wins
+    W5 = np.random.default_rng(5).normal(size=(16, 1, 5, 5))
+    disp = KernelGridDisplay.from_weights(W5)
+    assert all(t.get_text().startswith("out") for t in disp.ax_.texts)
+    disp = KernelGridDisplay.from_weights(W5, annotate=True)
+    assert len(disp.ax_.texts) == 16 + W5.size
+    # a small axes of the caller's: no numbers either
+    _, ax = plt.subplots(figsize=(2, 2))
+    disp = KernelGridDisplay.from_weights(W, ax=ax)
+    assert len(ax.texts) == 16
+    plt.close("all")

@@ -28,12 +28,13 @@ def test_misclassified_display_matches_manual(wine_fit):
     A = np.maximum(wine_forward(net, X)["dense0"], 0)
     c = sorted(set(y_noisy[wrong]))[0]
     ok = A[(y_noisy == c) & (pred == c)].mean(0)
+    ok_n = int(((y_noisy == c) & (pred == c)).sum())
     bad = A[(y_noisy == c) & (pred != c)].mean(0)
     np.testing.assert_allclose(disp.image_[0], ok, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(disp.image_[1], bad, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(disp.image_[2], bad - ok, rtol=1e-4, atol=1e-5)
     labels = [t.get_text() for t in disp.ax_.get_yticklabels()]
-    assert labels[0].startswith(f"{c}: correct (n=") and "misclassified" in labels[1]
+    assert labels[0] == f"class {c}: {ok_n} correct" and "misclassified" in labels[1]
     assert disp.vmin_ == -disp.vmax_
     assert f"{len(wrong)} of {len(X)} samples misclassified" in disp.ax_.get_title()
 
@@ -78,14 +79,20 @@ def test_class_names_in_row_labels(wine_fit):
     assert labels == disp.row_labels_
     wrong = disp.misclassified_
     first = sorted(set(wrong["true"]))[0]
-    as_ = ", ".join(
-        f"{WINES[p]}×{(wrong[wrong.true == first].predicted == p).sum()}"
+    counts = {
+        p: int((wrong[wrong.true == first].predicted == p).sum())
         for p in sorted(set(wrong[wrong.true == first].predicted))
-    )
+    }
     n_ok = int(((y_noisy == first) & (pred == y_noisy)).sum())
-    assert labels[0] == f"{WINES[first]}: correct (n={n_ok})"
-    assert labels[1].startswith(f"{WINES[first]}: misclassified (n=")
-    assert labels[1].endswith(f"as {as_})")
+    n_bad = sum(counts.values())
+    assert labels[0] == f"{WINES[first]}: {n_ok} correct"
+    if len(counts) == 1:
+        expected = f"{n_bad} misclassified as {WINES[next(iter(counts))]}"
+    else:
+        expected = f"{n_bad} misclassified, " + ", ".join(
+            f"{k} as {WINES[p]}" for p, k in counts.items()
+        )
+    assert labels[1] == f"{WINES[first]}: {expected}"
     assert labels[2] == f"{WINES[first]}: misclassified − correct"
     mapped = net.plot_misclassified(
         X, y_noisy, "dense0", class_names=dict(enumerate(WINES))
@@ -103,3 +110,26 @@ def test_rows_and_limits_are_computed_before_drawing():
     np.testing.assert_allclose(again.image_, [[1, 0], [3, 2], [2, 2]])
     assert (again.vmin_, again.vmax_) == (-3.0, 3.0)
     assert again.row_labels_ == disp.row_labels_
+
+
+def test_row_labels_read_as_words():
+    # true class 1: 6 samples misclassified, 2 as class 0 and 4 as class 2
+    A = np.arange(30, dtype=float).reshape(10, 3)
+    y_true = np.array([1] * 8 + [0, 2])
+    y_pred = np.array([1, 1, 0, 0, 2, 2, 2, 2, 0, 0])
+    disp = MisclassifiedDisplay.from_predictions(A, y_true, y_pred)
+    assert disp.row_labels_ == [
+        "class 1: 2 correct",
+        "class 1: 6 misclassified, 2 as class 0, 4 as class 2",
+        "class 1: misclassified − correct",
+        "class 2: 0 correct",
+        "class 2: 1 misclassified as class 0",
+        "class 2: misclassified − correct",
+    ]
+    names = {0: "barolo", 1: "grignolino", 2: "barbera"}
+    named = MisclassifiedDisplay.from_predictions(A, y_true, y_pred, class_names=names)
+    assert (
+        named.row_labels_[1] == "grignolino: 6 misclassified, 2 as barolo, 4 as barbera"
+    )
+    assert tick_texts(named.ax_.get_yticklabels()) == named.row_labels_
+    plt.close("all")

@@ -30,7 +30,7 @@ from ._classes import (
     misclassified_samples,
     selectivity,
 )
-from ._history import history_frame
+from ._history import batch_history_frame, history_frame
 from ._units import (
     SATURATION_BOUNDS,
     activity_by_class,
@@ -45,6 +45,7 @@ __all__ = [
     "SATURATION_BOUNDS",
     "NonFiniteWarning",
     "activity_by_class",
+    "batch_history_frame",
     "check_label_types",
     "class_profile",
     "compare_misclassified",

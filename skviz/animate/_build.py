@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 __all__ = ["LayerBuilders", "capture_nets"]
 
+# One mapping of layer -> activation, or (compare) one mapping or None per net.
+Activations = (
+    Mapping[str, str | Callable] | Sequence[Mapping[str, str | Callable] | None] | None
+)
+
 
 def capture_nets(
     nets: Sequence[Any],
@@ -30,7 +35,7 @@ def capture_nets(
     *,
     titles: Sequence[str] | None,
     layers: Sequence[str] | None,
-    activations: Mapping[str, str | Callable] | None,
+    activations: Activations,
     grid_lines: int,
     grid_resolution: int,
     region_resolution: int,
@@ -54,7 +59,7 @@ def capture_nets(
     X_arr, names, frame = checks.check_X(X)
     y_arr = checks.check_y(y, len(X_arr))
     layers = checks.check_layers(layers)
-    checks.check_activations(activations)
+    per_net = checks.check_activations(activations, len(nets))
     grid_lines = checks.check_int("grid_lines", grid_lines, 2)
     grid_resolution = checks.check_int("grid_resolution", grid_resolution, 2)
     region_resolution = checks.check_int("region_resolution", region_resolution, 2)
@@ -82,7 +87,7 @@ def capture_nets(
     if projection == "3d":
         input_labels = (*input_labels, "")
     stages, cells = [], []
-    for net, title in zip(nets, titles, strict=True):
+    for net, title, acts in zip(nets, titles, per_net, strict=True):
         st, cc = capture_stages(
             net,
             X_arr,
@@ -91,7 +96,7 @@ def capture_nets(
             lattice_in,
             title=title or type(net).__name__,
             layers=layers,
-            activations=activations,
+            activations=acts,
             proba_stage=predict_proba_stage,
             n_draw=3 if projection == "3d" else 2,
             align=align,
@@ -173,8 +178,9 @@ class LayerBuilders:
             plane collapses onto the line p0 + p1 = 1).
         projection : {"pca", "3d"}, default="pca"
             ``"pca"``: 2-D axes, stages wider than 2 projected by PCA.
-            ``"3d"``: 3-D axes with a turning camera, width 3 as is, wider
-            stages projected by PCA to 3-D.
+            ``"3d"``: 3-D axes, width 3 as is, wider stages projected by
+            PCA to 3-D, the camera facing each stage's plane (see the
+            class's ``elev``).
         align : bool, default=True
             Turn each PCA projection (orthogonally) to match the stage
             before it; see the module docstring.
@@ -224,7 +230,7 @@ class LayerBuilders:
         *,
         titles: Sequence[str] | None = None,
         layers: Sequence[str] | None = None,
-        activations: Mapping[str, str | Callable] | None = None,
+        activations: Activations = None,
         grid_lines: int = 21,
         grid_resolution: int = 100,
         region_resolution: int = 40,
@@ -248,9 +254,17 @@ class LayerBuilders:
         until the others finish.
 
         Parameters are those of :meth:`from_estimator`; ``layers`` and
-        ``activations`` apply to every net (None: each net's own leaves),
-        and ``titles`` gives one title per net (default ``"net 0"``, ...).
+        ``layers`` apply to every net (None: each net's own leaves), and
+        ``titles`` gives one title per net (default ``"net 0"``, ...).
         ``axes`` must hold one axes per net.
+
+        ``activations`` takes one entry per net, in the order of ``nets``:
+        a dict such as ``{"fc1": "relu"}``, or None for a net without
+        functional activations. A single dict is refused when there are
+        several nets (``ValueError``): nets compared side by side often
+        differ in their activations, and applying one net's ReLU to a tanh
+        net would draw, and name, a stage that net never computes. To give
+        every net the same dict, pass ``[activations] * len(nets)``.
         """
         stages, cells, titles, y_arr = capture_nets(
             nets,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -169,12 +169,44 @@ def check_layers(layers) -> list[str] | None:
     return layers
 
 
-def check_activations(activations) -> None:
-    if activations is not None and not isinstance(activations, Mapping):
-        raise TypeError(
-            "activations must be a dict such as {'fc1': 'relu'}, got "
-            f"{type(activations).__name__}."
+def check_activations(activations, n_nets: int) -> list:
+    """One mapping (or None) per net.
+
+    With one net, a dict is that net's. With several nets a single dict is
+    refused: the nets need not share their activations (a ReLU meant for
+    one net would be applied to a tanh net and named after it), so the
+    caller says which goes where with one entry per net.
+    """
+    if activations is None:
+        return [None] * n_nets
+    if isinstance(activations, Mapping):
+        if n_nets == 1:
+            return [activations]
+        raise ValueError(
+            f"activations is one dict for {n_nets} nets; the nets need not "
+            "share their activations, so pass one entry per net, in the order "
+            "of nets: activations=[{'fc1': 'tanh'}, {'fc1': 'relu'}, ...] "
+            "(None for a net without functional activations), or "
+            f"[activations] * {n_nets} to apply the same dict to every net."
         )
+    if isinstance(activations, str) or not isinstance(activations, Sequence):
+        raise TypeError(
+            "activations must be a dict such as {'fc1': 'relu'} (one net) or a "
+            f"list with one dict or None per net, got {type(activations).__name__}."
+        )
+    per_net = list(activations)
+    if len(per_net) != n_nets:
+        raise ValueError(
+            f"activations has {len(per_net)} entries for {n_nets} nets; pass "
+            "one dict (or None) per net, in the order of nets."
+        )
+    for i, entry in enumerate(per_net):
+        if entry is not None and not isinstance(entry, Mapping):
+            raise TypeError(
+                f"activations[{i}] must be a dict such as {{'fc1': 'relu'}} or "
+                f"None, got {type(entry).__name__}."
+            )
+    return per_net
 
 
 def check_padding(padding) -> float:

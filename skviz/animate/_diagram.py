@@ -17,6 +17,8 @@ import numpy as np
 __all__ = [
     "column_labels",
     "edge_segments",
+    "input_names",
+    "node_gap",
     "node_positions",
     "node_sizes",
     "select_units",
@@ -111,10 +113,35 @@ def column_labels(
     return out
 
 
+def input_names(
+    feature_names: Sequence | None, drawn: np.ndarray, n_inputs: int
+) -> list[str] | None:
+    """The names of the drawn input units, or None when the names are not known."""
+    if feature_names is None:
+        return None
+    if isinstance(feature_names, str):
+        raise TypeError("feature_names must be a sequence of names, not one string.")
+    names = [str(n) for n in feature_names]
+    if len(names) != n_inputs:
+        raise ValueError(
+            f"feature_names has {len(names)} names; the first layer takes "
+            f"{n_inputs} inputs."
+        )
+    return [names[i] for i in drawn]
+
+
+def _height_pt(fig, ax) -> float:
+    return ax.get_position().height * fig.get_figheight() * 72
+
+
+def node_gap(column: np.ndarray, fig, ax) -> float:
+    """Distance (pt) between neighbouring units of one column of ``(k, 2)`` positions."""
+    return _height_pt(fig, ax) / max(len(column) - 1, 1)
+
+
 def node_sizes(node_xy: np.ndarray, n_columns: int, fig, ax) -> np.ndarray:
     """Marker areas (pt²): circles smaller than the gap to their neighbours."""
     cols = node_xy[:, 0].astype(int)
     counts = np.bincount(cols, minlength=n_columns)
-    height_pt = ax.get_position().height * fig.get_figheight() * 72
-    gap_pt = height_pt / np.maximum(counts - 1, 1)
+    gap_pt = _height_pt(fig, ax) / np.maximum(counts - 1, 1)
     return np.clip(0.7 * gap_pt, 2.0, 10.0)[cols] ** 2

@@ -49,7 +49,7 @@ def draw_filmstrip(anim, axes=None, figsize=None):
                 }
             )
             if view.three_d:
-                ax.view_init(elev=anim.elev, azim=anim.azim)
+                ax.view_init(*anim.stage_camera(r, k))
             views.append(view)
         if anim.titles_[r] and not grid[r, 0].name == "3d":
             grid[r, 0].set_ylabel(anim.titles_[r], fontsize=8, fontweight="bold")

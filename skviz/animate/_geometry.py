@@ -17,12 +17,15 @@ import numpy as np
 __all__ = [
     "Projection",
     "bounds",
+    "camera_angles",
     "cell_verts",
     "framing_box",
     "grid_lines",
     "input_box",
     "lattice",
     "lerp",
+    "line_alpha",
+    "plane_normal",
     "project",
     "view_limits",
 ]
@@ -172,3 +175,96 @@ def view_limits(lo: np.ndarray, hi: np.ndarray, square: bool) -> np.ndarray:
         half = np.full_like(half, half.max())
     half = np.where(half > 0, half * (1 + 2 * MARGIN), 1.0)
     return np.stack([center - half, center + half], axis=1)
+
+
+# ----------------------------------------------------------------------
+# The look of a picture: where a 3-D camera stands, how opaque grid lines are
+# ----------------------------------------------------------------------
+
+# Two smallest variances closer than this ratio leave the normal undefined
+# (points along a line, or a round cloud).
+_FLAT = 0.5
+# The camera leans this share of the normal's elevation towards the horizon,
+# so that a plane is seen at an angle (depth shows) and never edge-on.
+_LEAN = 1 / 3
+# Below this horizontal part, a normal's azimuth is blended with the default
+# one: an upright normal has no azimuth, and the camera must not spin when a
+# normal tips over from upright.
+_UPRIGHT = 0.5
+DEFAULT_AZIM = -60.0  # matplotlib's
+
+
+def plane_normal(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Unit normal of the plane that fits 3-D ``points`` best.
+
+    The axis of least variance (PCA). Where the two smallest variances are
+    about equal the points do not define it; then the direction in their
+    plane closest to ``reference`` (the previous stage's normal) is taken,
+    so that the camera does not jump. Signed to point up (``z > 0``) when
+    the normal leans clearly up or down, else towards ``reference``.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    centred = points - points.mean(axis=0)
+    var, axes = np.linalg.eigh(centred.T @ centred / max(len(points), 1))
+    normal = axes[:, 0]
+    if not var[1] > 0 or var[0] / var[1] > _FLAT:
+        span = axes[:, :2]
+        towards = span @ (span.T @ reference)
+        if np.linalg.norm(towards) > 1e-9:
+            normal = towards
+    normal = normal / np.linalg.norm(normal)
+    if abs(normal[2]) > 0.25:
+        return normal if normal[2] > 0 else -normal
+    return normal if normal @ reference >= 0 else -normal
+
+
+def camera_angles(normal: np.ndarray, swing: float = 0.0) -> tuple[float, float]:
+    """``(elev, azim)`` in degrees of a camera looking at a plane with ``normal``.
+
+    The camera stands on the normal's side, leaned towards the horizon by a
+    third of the normal's elevation (a plane seen from straight above shows
+    no depth), turned ``swing`` degrees in azimuth. The angle between the
+    line of sight and the normal stays under 30 degrees plus ``swing``, so
+    the plane is never seen edge-on. Both axes must share one scale (the
+    animation's views are square).
+    """
+    nx, ny, nz = (float(v) for v in normal)
+    elev = float(np.degrees(np.arcsin(np.clip(nz, -1.0, 1.0))))
+    flat = np.hypot(nx, ny)
+    # the normal's azimuth, weighted by how far the normal leans over,
+    # averaged (as unit vectors) with the default azimuth
+    weight = min(flat / _UPRIGHT, 1.0)
+    default = np.radians(DEFAULT_AZIM)
+    x = weight * nx / max(flat, 1e-12) + (1 - weight) * np.cos(default)
+    y = weight * ny / max(flat, 1e-12) + (1 - weight) * np.sin(default)
+    azim = float(np.degrees(np.arctan2(y, x)))
+    return elev * (1 - _LEAN), azim + swing
+
+
+def line_alpha(lines: np.ndarray, limits: np.ndarray, base: float) -> float:
+    """Opacity of each grid line, lower where the lines bunch up.
+
+    The view is cut into cells (40 per side in 2-D, 16 in 3-D) and the
+    distinct lines through each occupied cell are counted (by their
+    vertices). An undeformed grid has one or two per cell; where a layer
+    squeezes ``k`` lines into a cell, each is drawn with opacity
+    ``1 - (1 - base) ** (2 / k)``, so that together they look about as
+    dark as one line at ``base``, not a black smear.
+    """
+    n_lines, n_points, d = lines.shape
+    bins = 40 if d == 2 else 16
+    lo, hi = limits[:, 0], limits[:, 1]
+    span = np.where(hi > lo, hi - lo, 1.0)
+    cells = np.floor((lines.reshape(-1, d) - lo) / span * bins).astype(np.int64)
+    inside = np.all((cells >= 0) & (cells < bins), axis=1)
+    flat = np.ravel_multi_index(cells[inside].T, (bins,) * d)
+    line_of = np.repeat(np.arange(n_lines), n_points)[inside]
+    pairs = np.unique(flat * n_lines + line_of)
+    counts = np.bincount(pairs // n_lines)
+    counts = counts[counts > 0]
+    if counts.size == 0:
+        return base
+    crowd = float(np.percentile(counts, 90)) / 2
+    if crowd <= 1:
+        return base
+    return float(1 - (1 - base) ** (1 / crowd))

@@ -61,16 +61,17 @@ def _layout_inches(projection: str, compact: bool, titled: bool, legend: bool):
     """Axes side and margins (inches): side, left, right, bottom, top, wspace, hspace."""
     three_d = projection == "3d"
     title_lines = 2 if compact else (3 + titled)
-    size = 7.0 if compact else 8.0
+    # the fonts of PanelView: 7 pt in the filmstrip, 10 pt in the animation
+    size = 7.0 if compact else 10.0
     title = 0.08 + title_lines * size * 1.25 / 72
-    legend = 0.42 if legend else 0.05
+    legend = 0.5 if legend else 0.05
     if compact:
         side = 1.85 if three_d else 1.6
         left = 0.08 if three_d else 0.3
         return side, left, 0.05, legend, title, 0.1, title + 0.12
     if three_d:
-        return 3.3, 0.15, 0.15, legend + 0.1, title, 0.3, 0.5
-    return 2.5, 0.55, 0.12, legend + 0.42, title, 0.62, 0.5
+        return 3.8, 0.2, 0.2, legend + 0.1, title, 0.35, 0.5
+    return 3.0, 0.7, 0.15, legend + 0.5, title, 0.8, 0.5
 
 
 def user_axes(axes, nrows: int, ncols: int, what: str, projection: str):
@@ -181,8 +182,8 @@ def add_legend(
     kw = dict(
         handles=handles,
         title=title,
-        fontsize=7,
-        title_fontsize=7,
+        fontsize=9,
+        title_fontsize=9,
         ncols=min(len(handles), 6),
         frameon=False,
     )

@@ -13,8 +13,10 @@ How each stage is drawn
   stage wider than 2 is projected onto the plane of its first two principal
   components, fitted once per stage on the samples' representation (the
   grid is projected with the same fit). ``projection="3d"``: everything is
-  drawn on 3-D axes whose camera turns slowly; width 3 is drawn as is,
-  narrower stages lie in the plane z = 0, wider stages get a 3-D PCA.
+  drawn on 3-D axes whose camera faces the plane that fits each stage's
+  points best (so a flat stage is never seen edge-on) and swings gently;
+  width 3 is drawn as is, narrower stages lie in the plane z = 0, wider
+  stages get a 3-D PCA.
 * With ``align=True`` (default) each PCA projection is followed by the
   orthogonal map (rotation or reflection, found by orthogonal Procrustes)
   that best lines it up with the previous stage's picture. PCA axes have
@@ -68,15 +70,22 @@ from typing import Any
 import numpy as np
 
 from . import _checks as checks
+from . import _geometry as geometry
 from . import _layer_figure as figure
 from . import _timeline as timeline
 from ._build import LayerBuilders
 from ._filmstrip import draw_filmstrip
 from ._movie import BaseAnimation
 from ._panel import PanelView
-from ._stages import Stage, stage_box
+from ._stages import Stage, stage_box, stage_normals
 
 __all__ = ["LayerTransformAnimation", "Stage"]
+
+# Degrees the data-chosen 3-D camera swings to each side, once per animation.
+_SWING = 25.0
+# Font size (points) of the panel titles; labels and ticks are a little
+# smaller. At matplotlib's 100 dpi every text of a GIF is 11 pixels or more.
+_FONT = 10.0
 
 
 class LayerTransformAnimation(LayerBuilders, BaseAnimation):
@@ -110,11 +119,17 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
         changes.
     projection : {"pca", "3d"}, default="pca"
     show_points : bool, default=True
-    elev, azim : float, default=22, -60
-        Initial camera of 3-D axes.
+    elev, azim : float, optional
+        A fixed camera for 3-D axes, turning about the vertical axis by
+        ``rotation_per_frame``. By default (all three None) the camera is
+        chosen from the data instead: for each stage it looks at the plane
+        that fits the stage's points best (see :meth:`camera`), so that a
+        flat stage is never seen edge-on, and swings gently (±25 degrees of
+        azimuth over the animation) to show depth.
     rotation_per_frame : float, optional
-        Degrees the 3-D camera turns per frame; by default one full turn
-        over the whole animation.
+        With a fixed camera: degrees it turns per frame; by default one
+        full turn over the whole animation (from ``elev=22, azim=-60``
+        unless given).
 
     Attributes
     ----------
@@ -154,8 +169,8 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
         hold_frames: int = 3,
         projection: str = "pca",
         show_points: bool = True,
-        elev: float = 22.0,
-        azim: float = -60.0,
+        elev: float | None = None,
+        azim: float | None = None,
         rotation_per_frame: float | None = None,
     ):
         from ..plot.base import class_colors
@@ -166,8 +181,10 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
         )
         self.hold_frames = checks.check_int("hold_frames", hold_frames, 0)
         self.show_points = bool(show_points)
-        self.elev, self.azim = float(elev), float(azim)
+        self.elev = None if elev is None else float(elev)
+        self.azim = None if azim is None else float(azim)
         self.rotation_per_frame = rotation_per_frame
+        self._auto_camera = elev is None and azim is None and rotation_per_frame is None
         self.stages_ = [list(s) for s in stages]
         if not self.stages_ or any(len(s) < 2 for s in self.stages_):
             raise ValueError("Each net needs the input and at least one more stage.")
@@ -197,6 +214,11 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
             self.hold_frames,
         )
         self.n_frames_ = len(self.frames_)
+        self._normals = (
+            [stage_normals(stages) for stages in self.stages_]
+            if self.projection == "3d"
+            else None
+        )
 
     # ------------------------------------------------------------------
     # Timeline
@@ -211,19 +233,65 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
             ``points`` (n_samples, n_draw), ``lines`` (2 * grid_lines,
             grid_resolution, n_draw), ``lattice`` (r, r, n_draw) or None,
             ``limits`` (n_draw, 2), ``title``, ``axis_labels``,
-            ``stage_from``, ``stage_to`` and ``alpha``.
+            ``stage_from``, ``stage_to``, ``alpha`` and ``camera``
+            (``(elev, azim)`` for ``projection="3d"``, else None).
         """
         frame = self._check_frame(frame)
-        if not 0 <= panel < len(self.stages_):
-            raise IndexError(f"panel must be in [0, {len(self.stages_)}), got {panel}.")
+        panel = self._check_panel(panel)
         head = [self.titles_[panel]] if any(self.titles_) else []
-        return timeline.panel_state(
+        state = timeline.panel_state(
             self.stages_[panel],
             self._limits[panel],
             self.frames_.iloc[frame],
             n_draw=self._n_draw,
             head=head,
         )
+        state["camera"] = self.camera(frame, panel) if self._normals else None
+        return state
+
+    def _check_panel(self, panel: int) -> int:
+        if not 0 <= panel < len(self.stages_):
+            raise IndexError(f"panel must be in [0, {len(self.stages_)}), got {panel}.")
+        return panel
+
+    def camera(self, frame: int, panel: int = 0) -> tuple[float, float]:
+        """``(elev, azim)`` of panel ``panel``'s 3-D camera at ``frame``.
+
+        A fixed camera (``elev``, ``azim`` or ``rotation_per_frame`` given)
+        turns about the vertical axis. Otherwise the camera faces the
+        stage's plane (the least-variance axis of its points,
+        :func:`._geometry.plane_normal`), leaned a third of the way to the
+        horizon (:func:`._geometry.camera_angles`); between two stages the
+        normal turns from one to the other with the blend, and the azimuth
+        swings by ±25 degrees once over the animation.
+        """
+        frame = self._check_frame(frame)
+        panel = self._check_panel(panel)
+        if self.projection != "3d":
+            raise ValueError("camera() is for projection='3d'.")
+        if not self._auto_camera:
+            step = self.rotation_per_frame
+            if step is None:
+                step = 360.0 / max(self.n_frames_, 1)
+            elev = 22.0 if self.elev is None else self.elev
+            azim = -60.0 if self.azim is None else self.azim
+            return elev, azim + step * frame
+        normals = self._normals[panel]
+        src, dst, alpha, *_ = timeline.panel_frame(
+            self.frames_.iloc[frame], len(normals)
+        )
+        normal = (1 - alpha) * normals[src] + alpha * normals[dst]
+        swing = _SWING * np.sin(2 * np.pi * frame / max(self.n_frames_, 1))
+        return geometry.camera_angles(normal / np.linalg.norm(normal), swing)
+
+    def stage_camera(self, panel: int, stage: int) -> tuple[float, float]:
+        """``(elev, azim)`` of the filmstrip's still of one stage (no swing)."""
+        if not self._auto_camera:
+            return (
+                22.0 if self.elev is None else self.elev,
+                -60.0 if self.azim is None else self.azim,
+            )
+        return geometry.camera_angles(self._normals[panel][stage])
 
     # ------------------------------------------------------------------
     # Drawing
@@ -303,7 +371,7 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
                 ax,
                 groups=groups,
                 cell_colors=figure.region_colors(self.cell_classes_[p], self.colors_),
-                fontsize=8.0,
+                fontsize=_FONT,
                 compact=False,
             )
             for p, ax in enumerate(self._axes)
@@ -312,20 +380,11 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
         self.draw_frame(frame)
         return self
 
-    def _azim(self, frame: int) -> float | None:
-        if self.projection != "3d":
-            return None
-        step = self.rotation_per_frame
-        if step is None:
-            step = 360.0 / max(self.n_frames_, 1)
-        return self.azim + step * frame
-
     def _show_frame(self, frame: int) -> list:
         changed = []
         for p, view in enumerate(self.views_):
-            if frame == 0 and view.three_d:
-                view.ax.view_init(elev=self.elev, azim=self.azim)
-            view.update(self.frame_coordinates(frame, p), azim=self._azim(frame))
+            state = self.frame_coordinates(frame, p)
+            view.update(state, camera=state["camera"] if view.three_d else None)
             changed.extend(view.artists())
         return changed
 
@@ -338,7 +397,7 @@ class LayerTransformAnimation(LayerBuilders, BaseAnimation):
                 view.ax.get_ylim(),
                 view.ax.get_xlabel(),
                 view.ax.get_ylabel(),
-                self._azim(frame) if view.three_d else None,
+                (view.ax.elev, view.ax.azim) if view.three_d else None,
             )
             for view in self.views_
         )

@@ -42,6 +42,38 @@ def _layer_label(name: str) -> str:
     return name[: -len(".weight")] if name.endswith(".weight") else name
 
 
+def _net_feature_names(net, recorder, layers) -> list[str] | None:
+    """``net.feature_names_in_`` when they name the inputs of the first layer drawn.
+
+    That layer must be the net's first ``Linear`` module, with one input
+    per name: a hidden layer as wide as the input is not labelled.
+    """
+    from torch import nn
+
+    from ..record import as_recording
+
+    names = getattr(net, "feature_names_in_", None)
+    if names is None:
+        return None
+    recording = as_recording(recorder)
+    if layers is None:
+        shapes = recording.shapes
+        params = [
+            n
+            for n in recording.param_names
+            if n.endswith(".weight") and len(shapes[n]) == 2
+        ]
+    else:
+        params = [_weight_name(str(layer)) for layer in layers]
+    module = net.inspected_module() if hasattr(net, "inspected_module") else net.module_
+    linear = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
+    if not params or not linear or _layer_label(params[0]) != linear[0]:
+        return None
+    if recording.shapes.get(params[0], (0, 0))[1] != len(names):
+        return None
+    return [str(n) for n in names]
+
+
 class NetworkUpdateAnimation(BaseAnimation):
     """Animated network diagram of weight updates, one frame per update.
 
@@ -61,7 +93,10 @@ class NetworkUpdateAnimation(BaseAnimation):
     column_labels : list of str
     frame_titles : list of str
     rule : str
-        One line describing the colour rule, shown under the diagram.
+        The colour rule, shown under the diagram.
+    input_names : list of str, optional
+        Names of the drawn input units (the first column), written beside
+        their nodes.
 
     Attributes
     ----------
@@ -98,6 +133,7 @@ class NetworkUpdateAnimation(BaseAnimation):
         rule: str = "",
         positive=(1.0, 0.0, 0.0),
         negative=(0.0, 0.0, 1.0),
+        input_names: list[str] | None = None,
     ):
         self.segments = segments
         self.colors = colors
@@ -107,6 +143,7 @@ class NetworkUpdateAnimation(BaseAnimation):
         self.rule = rule
         self.positive = positive
         self.negative = negative
+        self.input_names = input_names
 
     @property
     def n_frames_(self) -> int:
@@ -132,14 +169,15 @@ class NetworkUpdateAnimation(BaseAnimation):
         updates: Sequence[np.ndarray],
         *,
         layers: Sequence[str] | None = None,
-        frames=None,
+        frames="auto",
         steps=None,
         epochs=None,
         batches=None,
         top_fraction: float = 1e-4,
         scaling: str = "sqrt",
-        max_units: int = 100,
+        max_units: int = 12,
         labels: Sequence[str] | None = None,
+        feature_names: Sequence[str] | None = None,
         positive=(1.0, 0.0, 0.0),
         negative=(0.0, 0.0, 1.0),
     ) -> NetworkUpdateAnimation:
@@ -153,9 +191,13 @@ class NetworkUpdateAnimation(BaseAnimation):
             ``n_updates``, also when only some are drawn.
         layers : sequence of str, optional
             Names of the layers (for labels); default ``"layer0"``, ...
-        frames : int, slice, array of int or None
-            Updates to draw: an int ``n`` draws the first ``n``, a slice or
-            index array picks them; None draws all.
+        frames : "auto", int, slice, array of int or None, default="auto"
+            Updates to draw. ``"auto"``: all of them up to 30, else 30
+            spread evenly from the first update to the last (each frame
+            still shows one update; the titles say which step), so that a
+            long recording gives a GIF of a few MB at most. An int ``n``
+            draws the first ``n``, a slice or index array picks them; None
+            draws all.
         steps, epochs, batches : array of shape (n_updates,), optional
             Shown in the frame titles.
         top_fraction : float, default=1e-4
@@ -166,13 +208,18 @@ class NetworkUpdateAnimation(BaseAnimation):
             opaque, and in larger layers a number that grows with the
             square root of their size; ``"layer"``: ``top_fraction`` of
             every layer. ``"seed"`` is the deprecated name of ``"sqrt"``.
-        max_units : int, default=100
+        max_units : int, default=12
             Columns with more units show only the ``max_units`` units with the
             largest update norm (over all updates of the edges touching them);
-            the column label says so.
+            the column label says so. Two columns of 12 units are joined by
+            144 edges, which still read as lines; 100 units (10,000 edges)
+            fill the space between two columns with colour.
         labels : sequence of str, optional
             Column labels (``len(updates) + 1``); default ``"<first> in"``
             then the layer names.
+        feature_names : sequence of str, optional
+            One name per input of the first layer (``in_1``); the drawn input
+            units are labelled with them.
         positive, negative : colour, default red and blue
             Any matplotlib colour (alpha ignored).
         """
@@ -192,6 +239,7 @@ class NetworkUpdateAnimation(BaseAnimation):
             arrays, units, frame_idx, centers, thresholds, pos_rgb, neg_rgb, names
         )
         col_labels = diagram.column_labels(names, labels, units, n_units)
+        input_names = diagram.input_names(feature_names, units[0], n_units[0])
         titles, steps_, epochs_, batches_ = frame_titles(
             frame_idx, n_updates, steps, epochs, batches
         )
@@ -204,6 +252,7 @@ class NetworkUpdateAnimation(BaseAnimation):
             rule=rule_text(top_fraction, scaling, pos_rgb, neg_rgb),
             positive=pos_rgb,
             negative=neg_rgb,
+            input_names=input_names,
         )
         anim.layers_ = names
         anim.units_ = units
@@ -229,7 +278,8 @@ class NetworkUpdateAnimation(BaseAnimation):
             last. Default: every recorded 2-D ``*.weight``, in module order.
         **kwargs
             As for :meth:`from_updates` (``frames``, ``top_fraction``,
-            ``scaling``, ``max_units``, ``labels``, colours).
+            ``scaling``, ``max_units``, ``labels``, ``feature_names``,
+            colours).
         """
         from ..record import as_recording
 
@@ -274,10 +324,20 @@ class NetworkUpdateAnimation(BaseAnimation):
     def from_estimator(
         cls, net, layers: Sequence[str] | None = None, *, recorder_name=None, **kwargs
     ):
-        """Build the animation from the :class:`WeightRecorder` of a fitted net."""
+        """Build the animation from the :class:`WeightRecorder` of a fitted net.
+
+        Parameters are those of :meth:`from_recorder`; ``recorder_name``
+        picks the recorder among several. A net fitted on a DataFrame
+        (``feature_names_in_``) labels the input units with its column
+        names when the first layer drawn is the net's first ``Linear``
+        layer and takes one input per column; ``feature_names=`` overrides.
+        """
         from ..record import find_recorder
 
-        return cls.from_recorder(find_recorder(net, recorder_name), layers, **kwargs)
+        recorder = find_recorder(net, recorder_name)
+        if kwargs.get("feature_names") is None:
+            kwargs["feature_names"] = _net_feature_names(net, recorder, layers)
+        return cls.from_recorder(recorder, layers, **kwargs)
 
     # ------------------------------------------------------------------
     # drawing
@@ -290,7 +350,7 @@ class NetworkUpdateAnimation(BaseAnimation):
         return self._ax
 
     def plot(
-        self, ax=None, *, frame: int = 0, figsize=(10, 5), linewidth: float = 1.0
+        self, ax=None, *, frame: int = 0, figsize=(8, 4), linewidth: float = 0.75
     ) -> NetworkUpdateAnimation:
         """Draw one frame and keep the artists that later frames update.
 
@@ -299,8 +359,12 @@ class NetworkUpdateAnimation(BaseAnimation):
         ax : matplotlib Axes, optional
             New figure of ``figsize`` when None.
         frame : int, default=0
-        figsize : tuple, default=(10, 5)
-        linewidth : float, default=1.0
+        figsize : tuple, default=(8, 4)
+            800 x 400 pixels at matplotlib's default 100 dpi: text stays
+            10 pixels or more, and a GIF of 30 frames stays small.
+        linewidth : float, default=0.75
+            Edge width in points (about one pixel at 100 dpi): thin lines
+            keep neighbouring edges apart.
 
         Returns
         -------
@@ -333,6 +397,8 @@ class NetworkUpdateAnimation(BaseAnimation):
         ax.get_yaxis().set_visible(False)
         for spine in ax.spines.values():
             spine.set_visible(False)
+        if self.input_names:
+            self._label_inputs(fig, ax, n_cols)
         if self.rule:
             ax.set_xlabel(self.rule, fontsize="small")
         self._set_figure(fig)
@@ -340,6 +406,22 @@ class NetworkUpdateAnimation(BaseAnimation):
         self.lines_, self.nodes_ = lines, nodes
         self.draw_frame(frame)
         return self
+
+    def _label_inputs(self, fig, ax, n_cols: int) -> None:
+        """Each drawn input unit's name, left of its node, as large as the gap allows."""
+        first = self.node_xy[: len(self.input_names)]
+        gap_pt = diagram.node_gap(first, fig, ax)
+        size = float(np.clip(0.8 * gap_pt, 4.0, 8.0))
+        for (x, y), name in zip(first, self.input_names, strict=True):
+            ax.annotate(
+                name,
+                (x, y),
+                xytext=(-6, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=size,
+            )
 
     def _show_frame(self, frame: int) -> list:
         self.lines_.set_color(self.colors[frame])

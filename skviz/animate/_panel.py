@@ -6,11 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._geometry import cell_verts
+from ._geometry import cell_verts, line_alpha
 
 __all__ = ["REGION_LIGHTEN", "PanelView", "lighten"]
 
 _LINE_COLOR = "0.2"
+# Opacity of a grid line where lines do not bunch up (see line_alpha).
+LINE_ALPHA = 0.55
 # How far region colours are blended towards white, so the points stand out.
 REGION_LIGHTEN = 0.72
 
@@ -92,7 +94,9 @@ class PanelView:
                 )
                 self.regions.set_transform(ax.transData)
                 ax.add_collection(self.regions, autolim=False)
-        line_style = dict(colors=_LINE_COLOR, linewidths=0.5, alpha=0.55, zorder=1)
+        line_style = dict(
+            colors=_LINE_COLOR, linewidths=0.5, alpha=LINE_ALPHA, zorder=1
+        )
         if self.three_d:
             from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
@@ -137,11 +141,16 @@ class PanelView:
     def artists(self) -> list:
         return [a for a in (self.regions, self.lines, *self.points) if a is not None]
 
-    def update(self, state: dict, *, azim: float | None = None) -> None:
-        """Show ``state`` (as :meth:`LayerTransformAnimation.frame_coordinates`)."""
+    def update(self, state: dict, *, camera: tuple[float, float] | None = None) -> None:
+        """Show ``state`` (as :meth:`LayerTransformAnimation.frame_coordinates`).
+
+        ``camera`` is the ``(elev, azim)`` of 3-D axes. Grid lines fade where
+        the frame squeezes them together (:func:`._geometry.line_alpha`).
+        """
         ax = self.ax
         P = state["points"]
         self.lines.set_segments(state["lines"])
+        self.lines.set_alpha(line_alpha(state["lines"], state["limits"], LINE_ALPHA))
         for artist, (_, _, mask) in zip(self.points, self.groups, strict=True):
             if self.three_d:
                 artist.set_data_3d(P[mask, 0], P[mask, 1], P[mask, 2])
@@ -158,8 +167,8 @@ class PanelView:
         ax.set_ylim(*lim[1])
         if self.three_d:
             ax.set_zlim(*lim[2])
-            if azim is not None:
-                ax.view_init(elev=ax.elev, azim=azim)
+            if camera is not None:
+                ax.view_init(elev=camera[0], azim=camera[1])
         ax.set_title(state["title"], fontsize=self.fontsize, pad=3)
         if not self.compact:
             labels = state["axis_labels"]

@@ -20,7 +20,7 @@ import torch
 
 from . import _geometry as geometry
 
-__all__ = ["Stage", "capture_stages", "stage_box"]
+__all__ = ["Stage", "capture_stages", "stage_box", "stage_normals"]
 
 
 @dataclass
@@ -103,6 +103,20 @@ class Stage:
 def stage_box(stage: Stage) -> tuple[np.ndarray, np.ndarray]:
     """Box that frames a stage in drawing space (see ``_geometry.framing_box``)."""
     return geometry.framing_box(stage.coords, [stage.line_coords, stage.lattice_coords])
+
+
+def stage_normals(stages: list[Stage]) -> list[np.ndarray]:
+    """The plane normal of each 3-D stage's points, each facing the one before.
+
+    The first stage is compared with the vertical axis, so a flat input
+    (drawn at z = 0) is seen from above.
+    """
+    normals = []
+    reference = np.array([0.0, 0.0, 1.0])
+    for stage in stages:
+        reference = geometry.plane_normal(stage.coords, reference)
+        normals.append(reference)
+    return normals
 
 
 # --------------------------------------------------------------------------

@@ -189,13 +189,14 @@ def _color_name(rgb) -> str:
 
 
 def rule_text(top_fraction: float, scaling: str, positive, negative) -> str:
-    """The colour rule in one line, for the footer of the diagram."""
+    """The colour rule in two lines, for the footer of the diagram."""
     share = f"{top_fraction * 100:g} %"
     if scaling == "sqrt":
         opaque = f"top {share} of |Δ| in the smallest layer, count ∝ √(layer size)"
     else:
         opaque = f"top {share} of |Δ| (per layer)"
+    # two lines: one line of this text is wider than the default figure
     return (
         f"Δ = update − layer mean: {_color_name(positive)} Δ > 0, "
-        f"{_color_name(negative)} Δ < 0; opaque: {opaque}, else alpha (Δ/threshold)²"
+        f"{_color_name(negative)} Δ < 0\nopaque: {opaque}; else alpha (Δ/threshold)²"
     )

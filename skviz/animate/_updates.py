@@ -10,7 +10,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["check_max_units", "check_updates", "frame_indices", "frame_titles"]
+__all__ = [
+    "AUTO_FRAMES",
+    "check_max_units",
+    "check_updates",
+    "frame_indices",
+    "frame_titles",
+]
+
+# frames="auto" draws at most this many updates. Each frame of the diagram
+# recolours every edge, so a GIF grows with its frame count: 30 frames keep
+# seed 003's network (784-1000-100-10-10-10, 90 batches) near 1.4 MB and a
+# few seconds, where all 90 took 14 MB and a minute with the old defaults.
+AUTO_FRAMES = 30
 
 
 def check_updates(
@@ -60,7 +72,21 @@ def check_max_units(max_units) -> int:
 
 
 def frame_indices(frames, n_updates: int) -> np.ndarray:
-    """The updates (0-based) that ``frames`` selects: None, an int, a slice or indices."""
+    """The updates (0-based) that ``frames`` selects.
+
+    ``"auto"``: every update when there are at most :data:`AUTO_FRAMES`,
+    else that many spread evenly from the first to the last; None: every
+    update; an int ``n``: the first ``n``; a slice or an array of indices.
+    """
+    if isinstance(frames, str):
+        if frames != "auto":
+            raise ValueError(
+                f"frames must be 'auto', None, an int, a slice or indices, got {frames!r}."
+            )
+        if n_updates <= AUTO_FRAMES:
+            return np.arange(n_updates)
+        spread = np.linspace(0, n_updates - 1, AUTO_FRAMES)
+        return np.unique(np.round(spread)).astype(np.int64)
     if frames is None:
         return np.arange(n_updates)
     if isinstance(frames, (int, np.integer)) and not isinstance(frames, bool):
@@ -73,7 +99,7 @@ def frame_indices(frames, n_updates: int) -> np.ndarray:
         idx = np.asarray(frames)
         if idx.ndim != 1 or idx.dtype.kind not in "iu":
             raise ValueError(
-                "frames must be None, an int, a slice or a 1-D array of ints."
+                "frames must be 'auto', None, an int, a slice or a 1-D array of ints."
             )
         if idx.size and (idx.min() < -n_updates or idx.max() >= n_updates):
             raise ValueError(f"frames out of range for {n_updates} updates.")

@@ -28,8 +28,10 @@ class ClassProfileDisplay:
     many-row activation heatmap.
 
     ``kind="errorbar"`` draws, for every unit, one marker per class at the
-    class mean with its standard deviation (``spread="std"``), or at the
-    class median with the interquartile range (``spread="iqr"``).
+    class median with the interquartile range (``spread="iqr"``, the
+    default: it stays within the values the unit takes, so a ReLU unit's
+    bar never reaches below 0), or at the class mean with its standard
+    deviation (``spread="std"``, symmetric, so it can leave that range).
     ``kind="heatmap"`` draws the class means as a classes x units heatmap.
     Units can be ordered by selectivity (see
     :func:`skviz.analysis.selectivity`).
@@ -184,7 +186,7 @@ class ClassProfileDisplay:
         *,
         ax=None,
         kind: Literal["auto", "errorbar", "heatmap"] = "auto",
-        spread: Literal["std", "iqr"] = "std",
+        spread: Literal["iqr", "std"] = "iqr",
         annotate: bool | None = None,
     ) -> ClassProfileDisplay:
         """Draw the profile.
@@ -194,9 +196,10 @@ class ClassProfileDisplay:
         ax : matplotlib Axes, optional
         kind : {"auto", "errorbar", "heatmap"}, default="auto"
             ``"auto"``: error bars up to 150 class-unit pairs, else heatmap.
-        spread : {"std", "iqr"}, default="std"
-            Error bars: mean ± standard deviation, or median with the
-            interquartile range.
+        spread : {"iqr", "std"}, default="iqr"
+            Error bars: the median with the interquartile range (25th to
+            75th percentile), which respects the range of the data (no bar
+            below 0 for ReLU outputs), or the mean ± standard deviation.
         annotate : bool, optional
             Heatmap only: write the means in the cells (default up to 200).
 

@@ -22,6 +22,12 @@ class DeadUnitsDisplay:
 
     One panel per layer: a bar per unit (its active fraction), dead units
     (never active) marked with a red cross, saturated units in orange.
+    Active means value > ``tol`` in every layer; for activations with a
+    negative side (LeakyReLU, ELU, GELU, ...) "dead" thus means never
+    positive, which the panel says (see
+    :func:`skviz.reports.dead_units_report`). :meth:`from_estimator` leaves
+    the output layer out unless ``include_output=True``, and the figure's
+    title says so.
 
     Parameters
     ----------
@@ -38,10 +44,19 @@ class DeadUnitsDisplay:
         Layers whose units are channels (conv), for the axis labels.
         Default: ``report.attrs["channel_layers"]`` if there, else none.
 
+    ``report.attrs["left_out"]`` (output layers left out) and
+    ``report.attrs["negative_slope_layers"]`` (layer -> activation type),
+    set by :func:`skviz.reports.dead_units_report`, are named in the figure.
+
     Attributes
     ----------
     report_ : pandas.DataFrame
     layers_ : list of str
+    left_out_ : list of str
+        Output layers the report left out.
+    negative_slope_layers_ : dict of str to str
+        Layers with a negative side (judged "never positive"), and their
+        activation type.
     figure_ : matplotlib Figure
     axes_ : ndarray of Axes, shape (n_layers, 1)
     ax_ : matplotlib Axes
@@ -75,6 +90,8 @@ class DeadUnitsDisplay:
         if channel_layers is None:
             channel_layers = known.get("channel_layers", ())
         self.channel_layers = list(channel_layers)
+        self.left_out_ = list(known.get("left_out", ()))
+        self.negative_slope_layers_ = dict(known.get("negative_slope_layers", {}))
 
     @classmethod
     def from_estimator(
@@ -91,6 +108,7 @@ class DeadUnitsDisplay:
         saturation_threshold: float = 0.95,
         per_channel: bool = True,
         batch_size: int | None = None,
+        include_output: bool = False,
         axes=None,
     ) -> DeadUnitsDisplay:
         """Compute the report with one capture pass, then plot.
@@ -104,13 +122,16 @@ class DeadUnitsDisplay:
             Adds ``n_classes_active`` to the report.
         layers : list of str, optional
             Default: every leaf layer that runs once and returns one tensor,
-            without pass-through modules (Dropout, Flatten, Identity).
+            without pass-through modules (Dropout, Flatten, Identity) and
+            without the output layer (see ``include_output``).
         activation : str, callable or dict of layer to those, optional
             Applied to a layer's output first, for activations applied
             functionally (``F.relu(self.dense0(x))``); a dict gives one per
             layer. ``"tanh"``/``"sigmoid"`` also turn on the saturation check.
         tol : float, default=0.0
-            Active means value > ``tol``.
+            Active means value > ``tol``, in every layer: for LeakyReLU,
+            ELU, GELU and other activations with a negative side, a dead
+            unit is one that is never positive (it still passes a signal).
         saturation_bounds : dict of layer to {"tanh", "sigmoid", (low, high)}, optional
             Overrides the asymptotes found from module types/activations.
         saturation_margin, saturation_threshold : float
@@ -119,6 +140,10 @@ class DeadUnitsDisplay:
             Conv layers: one unit per channel (active on a sample when any
             position is); False makes every element a unit.
         batch_size : int, optional
+        include_output : bool, default=False
+            Also report the output layer (the last layer with parameters,
+            and the leaves after it) when ``layers`` is not given. Its
+            units are logits or scores, so "never > 0" says nothing there.
         axes : Axes or array of Axes, optional
             One per layer.
         """
@@ -134,6 +159,7 @@ class DeadUnitsDisplay:
             saturation_threshold=saturation_threshold,
             per_channel=per_channel,
             batch_size=batch_size,
+            include_output=include_output,
         )
         return cls(report).plot(axes=axes)
 
@@ -200,7 +226,14 @@ class DeadUnitsDisplay:
             sub = f"active: value > {tol:g}"
             if self.n_samples is not None:
                 sub = f"{self.n_samples} samples, {sub}"
-            fig.suptitle(f"Active fraction per unit ({sub})")
+            title = f"Active fraction per unit ({sub})"
+            if self.left_out_:
+                which = ", ".join(repr(layer) for layer in self.left_out_)
+                title += (
+                    f"\noutput layer {which} left out (logits): "
+                    "include_output=True shows it"
+                )
+            fig.suptitle(title)
         elif handles:
             grid[0, 0].legend(
                 list(handles.values()),
@@ -240,6 +273,11 @@ class DeadUnitsDisplay:
         layer = rows["layer"].iloc[0]
         kind = "channel" if layer in self.channel_layers else "unit"
         title = f"{layer}: {int(dead.sum())} of {len(units)} {kind}s dead"
+        if layer in self.negative_slope_layers_:
+            title += (
+                f" · {self.negative_slope_layers_[layer]}: dead = never > "
+                f"{self.tol or 0:g}; its negative side still passes a signal"
+            )
         bounded = (
             "saturated_fraction" in rows and rows["saturated_fraction"].notna().any()
         )

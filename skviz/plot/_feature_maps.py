@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 
 from .. import analysis
+from . import _feature_map_layout as layout
 from .base import (
     check_indices,
     class_label,
@@ -93,8 +94,12 @@ def _layers_with_maps(net, X) -> list[str]:
     ]
 
 
+def _given_channels(channels, layer: str):
+    return channels.get(layer) if isinstance(channels, Mapping) else channels
+
+
 def _channel_choice(channels, layer: str, n_channels: int, max_channels: int):
-    choice = channels.get(layer) if isinstance(channels, Mapping) else channels
+    choice = _given_channels(channels, layer)
     if choice is None:
         return list(range(min(n_channels, max_channels)))
     return check_indices(choice, n_channels, f"channels for {layer!r}").tolist()
@@ -115,12 +120,20 @@ class FeatureMapDisplay:
         Channels to draw (the same for every layer, or per layer); by
         default the first ``max_channels`` of each layer.
     max_channels : int, default=8
+        Without ``channels``, layers with more channels show their first
+        ``max_channels``, and the title says so.
     scale : {"layer", "map"}, default="layer"
         ``"layer"``: one colour scale per layer over all drawn samples
-        and channels, with a colour bar, so maps compare. ``"map"``:
-        each map its own scale (shows structure in weak maps).
-        Either way a layer with negative values gets a diverging map
-        centred at 0, a non-negative one a sequential map from 0.
+        and channels, so maps compare; its colour bar is in the layer's
+        units. ``"map"``: each map its own scale (shows structure in weak
+        maps), ``[-m, m]`` or ``[0, m]`` with ``m`` the map's largest
+        ``|value|``; the colour bar shows shares of ``m``. Either way a
+        layer with negative values gets a diverging map centred at 0, a
+        non-negative one a sequential map from 0 (unless ``cmap`` is
+        given to :meth:`plot`).
+
+    The figure made by :meth:`plot` holds at most 8 maps side by side and
+    continues downwards; see there.
 
     Attributes
     ----------
@@ -133,9 +146,14 @@ class FeatureMapDisplay:
     limits_ : dict of str to (float, float)
         Colour limits per layer for ``scale="layer"`` (symmetric around 0
         when the layer has negative values, else from 0).
+    map_limits_ : dict of str to ndarray of shape (n_samples, n_drawn, 2)
+        Colour limits of every drawn map for ``scale="map"`` (empty for
+        ``"layer"``).
     scale_ : str
     figure_ : matplotlib Figure
     axes_ : ndarray of Axes, shape (n_samples, n_columns)
+        Row ``i`` and column ``c`` (the input, then every drawn channel of
+        every layer) of the grid, wherever the figure places the panel.
     ax_ : matplotlib Axes
         The top-left panel.
     """
@@ -198,12 +216,23 @@ class FeatureMapDisplay:
             layer: _channel_choice(channels, layer, A.shape[1], max_channels)
             for layer, A in clean.items()
         }
+        # layers whose channels max_channels cut (not an explicit choice): total
+        self._capped = {
+            layer: A.shape[1]
+            for layer, A in clean.items()
+            if _given_channels(channels, layer) is None and A.shape[1] > max_channels
+        }
         self.limits_ = {}
+        self.map_limits_ = {}
         self._cmaps = {}
         for layer, chans in self.channels_.items():
-            layer_cmap, vmin, vmax, _ = color_scale(clean[layer][:, chans])
+            layer_cmap, vmin, vmax, signed = color_scale(clean[layer][:, chans])
             self.limits_[layer] = (vmin, vmax)
             self._cmaps[layer] = layer_cmap
+            if scale == "map":
+                self.map_limits_[layer] = layout.map_limits(
+                    clean[layer][:, chans], signed
+                )
         self.scale_ = scale
         self._signed = any(np.nanmin(A, initial=0.0) < 0 for A in clean.values())
 
@@ -306,11 +335,17 @@ class FeatureMapDisplay:
     def plot(self, *, axes=None, cmap: str | None = None) -> FeatureMapDisplay:
         """Draw the grid.
 
+        On a figure of its own, at most 8 maps stand side by side: layers
+        that do not fit on the row of the layers before them start a new
+        band of rows (one row per sample, the input image again on the
+        left), so the figure grows downwards instead of sideways. Each
+        layer gets a colour bar under its maps.
+
         Parameters
         ----------
         axes : array of Axes, optional
             ``n_samples x n_columns`` Axes (columns: the input if any, then
-            the chosen channels of each layer).
+            the chosen channels of each layer), drawn as one band.
         cmap : str, optional
             Override the colour map of the feature maps.
 
@@ -318,89 +353,138 @@ class FeatureMapDisplay:
         -------
         self
         """
-        chosen, scale = self.channels_, self.scale_
-        has_input = self.images_ is not None
-        n_rows = len(self.sample_labels_)
-        n_cols = int(has_input) + sum(len(c) for c in chosen.values())
-        how = (
-            "one colour scale per layer"
-            if scale == "layer"
-            else "each map on its own colour scale"
-        )
-        if self._signed:
-            how += "; 0 = white where values go negative"
-        title = [f"Feature maps of {', '.join(chosen)}", how]
-        # Constrained layout cannot wrap a suptitle: make room for it.
-        width = max(1.0 + 1.15 * n_cols, 0.6 + 0.09 * max(map(len, title)))
-        fig, grid = get_figure_axes(
-            axes,
-            n_rows,
-            n_cols,
-            figsize=(width, 1.6 + 1.2 * n_rows),
-            what="FeatureMapDisplay",
-        )
         import matplotlib as mpl
 
+        chosen = self.channels_
+        has_input = self.images_ is not None
+        n_rows = len(self.sample_labels_)
+        first = int(has_input)
+        n_cols = first + sum(len(c) for c in chosen.values())
+        title = self._title_lines(cmap)
+        fig, grid, inputs = self._axes(axes, n_rows, n_cols, title)
+        for column in inputs:
+            self._draw_inputs(column)
         if has_input:
-            for i in range(n_rows):
-                img = self.images_[i]
-                if img.ndim == 3:
-                    lo, hi = np.nanmin(img), np.nanmax(img)
-                    if lo < 0 or hi > 1:
-                        img = (img - lo) / ((hi - lo) or 1.0)
-                    grid[i, 0].imshow(img, interpolation="nearest")
-                else:
-                    grid[i, 0].imshow(img, cmap="gray_r", interpolation="nearest")
             grid[0, 0].set_title("input", fontsize="small")
-        col = int(has_input)
+        col = first
         for layer, chans in chosen.items():
             A = self.maps_[layer][:, chans]
-            vmin, vmax = self.limits_[layer]
             colormap = mpl.colormaps[cmap or self._cmaps[layer]].with_extremes(
                 bad="0.6"
             )
-            image = None
             for j, c in enumerate(chans):
                 for i in range(n_rows):
-                    values = A[i, j]
-                    if scale == "map":
-                        m_cmap, lo, hi, _ = color_scale(values)
-                        m_colormap = mpl.colormaps[cmap or m_cmap].with_extremes(
-                            bad="0.6"
-                        )
-                        grid[i, col].imshow(
-                            np.ma.masked_invalid(values),
-                            cmap=m_colormap,
-                            vmin=lo,
-                            vmax=hi,
-                            interpolation="nearest",
-                        )
-                    else:
-                        image = grid[i, col].imshow(
-                            np.ma.masked_invalid(values),
-                            cmap=colormap,
-                            vmin=vmin,
-                            vmax=vmax,
-                            interpolation="nearest",
-                        )
-                grid[0, col].set_title(f"{layer}\nch {c}", fontsize="small")
-                col += 1
-            if image is not None:
-                span = grid[:, col - len(chans) : col].ravel().tolist()
-                fig.colorbar(
-                    image,
-                    ax=span,
-                    location="bottom",
-                    shrink=0.9 if len(chans) > 1 else 1.0,
-                    aspect=12 * max(len(chans), 1),
-                    label=layer,
-                )
-        for ax in grid.flat:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        for i, label in enumerate(self.sample_labels_):
-            grid[i, 0].set_ylabel(label, fontsize="small")
+                    lo, hi = (
+                        self.map_limits_[layer][i, j]
+                        if self.scale_ == "map"
+                        else self.limits_[layer]
+                    )
+                    grid[i, col + j].imshow(
+                        np.ma.masked_invalid(A[i, j]),
+                        cmap=colormap,
+                        vmin=lo,
+                        vmax=hi,
+                        interpolation="nearest",
+                    )
+                grid[0, col + j].set_title(f"{layer}\nch {c}", fontsize="small")
+            layout.colorbar(
+                fig,
+                grid[:, col : col + len(chans)],
+                layer,
+                colormap,
+                self.limits_[layer] if self.scale_ == "layer" else None,
+                self.map_limits_.get(layer),
+            )
+            col += len(chans)
+        for ax in fig.axes if axes is None else grid.flat:
+            if ax.images:
+                ax.set_xticks([])
+                ax.set_yticks([])
         if axes is None:
             fig.suptitle("\n".join(title))
         self.figure_, self.axes_, self.ax_ = fig, grid, grid[0, 0]
         return self
+
+    def _title_lines(self, cmap) -> list[str]:
+        """What the figure shows and on which colour scales."""
+        lines = [f"Feature maps of {', '.join(self.channels_)}"]
+        if self.scale_ == "layer":
+            how = "one colour scale per layer"
+        else:
+            how = (
+                "each map on its own colour scale (bars: share of the map's "
+                "largest |value|)"
+            )
+        if cmap is None and self._signed:
+            how += "; 0 = white in layers with negative values"
+        lines.append(how)
+        if self._capped:
+            groups: dict = {}
+            for layer, total in self._capped.items():
+                groups.setdefault((len(self.channels_[layer]), total), []).append(layer)
+            lines.append(
+                "showing "
+                + "; ".join(
+                    f"the first {k} of {n} channels of {', '.join(layers)}"
+                    for (k, n), layers in groups.items()
+                )
+                + " (max_channels)"
+            )
+        return lines
+
+    def _axes(self, axes, n_rows: int, n_cols: int, title: list[str]):
+        """``(figure, logical grid, input columns to draw)``.
+
+        The logical grid is ``(n_samples, n_columns)`` whatever the layout:
+        on a figure of ours its panels lie in bands of rows (see
+        :meth:`plot`); each band repeats the input images.
+        """
+        has_input = self.images_ is not None
+        if axes is not None:
+            fig, grid = get_figure_axes(axes, n_rows, n_cols, what="FeatureMapDisplay")
+            return fig, grid, [grid[:, 0]] if has_input else []
+        first = int(has_input)
+        bands = layout.bands(self.channels_, layout.MAPS_PER_ROW)
+        width = first + max(len(b) for b in bands)
+        height = 0.25 + 0.2 * len(title) + len(bands) * (n_rows * layout.PANEL + 0.75)
+        fig, cells = get_figure_axes(
+            None,
+            n_rows * len(bands),
+            width,
+            figsize=(
+                max(0.8 + layout.PANEL * width, 0.6 + 0.09 * max(map(len, title))),
+                height,
+            ),
+            what="FeatureMapDisplay",
+        )
+        start = {}  # (layer, position) -> logical column
+        col = first
+        for layer, chans in self.channels_.items():
+            for j in range(len(chans)):
+                start[(layer, j)] = col + j
+            col += len(chans)
+        grid = np.empty((n_rows, n_cols), dtype=object)
+        inputs = []
+        for b, band in enumerate(bands):
+            rows = cells[b * n_rows : (b + 1) * n_rows]
+            if has_input:
+                inputs.append(rows[:, 0])
+                if b == 0:
+                    grid[:, 0] = rows[:, 0]
+            for k, key in enumerate(band):
+                grid[:, start[key]] = rows[:, first + k]
+            for ax in rows[:, first + len(band) :].ravel():
+                ax.set_axis_off()
+        return fig, grid, inputs
+
+    def _draw_inputs(self, column) -> None:
+        for i, ax in enumerate(column):
+            img = self.images_[i]
+            if img.ndim == 3:
+                lo, hi = np.nanmin(img), np.nanmax(img)
+                if lo < 0 or hi > 1:
+                    img = (img - lo) / ((hi - lo) or 1.0)
+                ax.imshow(img, interpolation="nearest")
+            else:
+                ax.imshow(img, cmap="gray_r", interpolation="nearest")
+            ax.set_ylabel(self.sample_labels_[i], fontsize="small")

@@ -12,6 +12,10 @@ from .base import get_figure_axes
 
 __all__ = ["TrainingCurvesDisplay"]
 
+# per_batch="auto" draws the batch losses of runs shorter than this many
+# epochs: a curve of 1 to 4 points shows no course, its batches do.
+_AUTO_BATCH_EPOCHS = 5
+
 
 def _best_epochs(frame: pd.DataFrame, keys: Sequence[str]) -> dict[str, tuple]:
     """``{key: (epoch, how)}`` for the keys whose best epoch is known.
@@ -41,7 +45,10 @@ class TrainingCurvesDisplay:
     The best epoch of each curve is marked with a star: the last epoch
     skorch flagged ``<key>_best``, or for a loss without flags its minimum.
     A dotted vertical line marks the best epoch of ``valid_loss`` (or of
-    ``train_loss`` without a validation split).
+    ``train_loss`` without a validation split). With ``batches``, the loss
+    of every training batch is drawn as a thin line under its epoch curve,
+    the batches of epoch ``e`` spread over ``[e - 0.5, e + 0.5]`` around
+    the epoch's value (their mean). The epoch axis has integer ticks.
 
     Parameters
     ----------
@@ -49,6 +56,9 @@ class TrainingCurvesDisplay:
         From :func:`skviz.analysis.history_frame`.
     keys : list of str, optional
         Curves to draw; default every numeric key (see :meth:`metric_keys`).
+    batches : pandas.DataFrame, optional
+        From :func:`skviz.analysis.batch_history_frame`: per-batch losses
+        to draw under the epoch curves of the same keys.
 
     Attributes
     ----------
@@ -60,13 +70,21 @@ class TrainingCurvesDisplay:
         Best epoch per curve (only curves with a known best).
     best_source_ : dict of str to str
         ``"skorch"`` (from the ``*_best`` flags) or ``"minimum"``.
+    batches_ : pandas.DataFrame or None
+        The per-batch losses drawn (``position`` and one column per key).
     figure_ : matplotlib Figure
     axes_ : ndarray of Axes, shape (1, n_panels)
     ax_ : matplotlib Axes
         The loss panel.
     """
 
-    def __init__(self, history: pd.DataFrame, *, keys: Sequence[str] | None = None):
+    def __init__(
+        self,
+        history: pd.DataFrame,
+        *,
+        keys: Sequence[str] | None = None,
+        batches: pd.DataFrame | None = None,
+    ):
         if not isinstance(history, pd.DataFrame) or history.empty:
             raise ValueError(
                 "history must be a non-empty DataFrame from "
@@ -95,14 +113,27 @@ class TrainingCurvesDisplay:
             history[keys + [c for c in history if c.endswith("_best")]], keys
         )
         self.keys_ = keys
+        drawn = [k for k in keys if batches is not None and k in batches]
+        self.batches_ = (
+            batches[["epoch", "batch", "position", *drawn]] if drawn else None
+        )
         self.best_epochs_ = {k: int(v[0]) for k, v in best.items()}
         self.best_source_ = {k: v[1] for k, v in best.items()}
 
     @classmethod
     def from_estimator(
-        cls, net, *, keys: Sequence[str] | None = None, axes=None, **plot_kwargs
+        cls,
+        net,
+        *,
+        keys: Sequence[str] | None = None,
+        per_batch: bool | str = "auto",
+        axes=None,
+        **plot_kwargs,
     ) -> TrainingCurvesDisplay:
-        """Plot the curves of a fitted skorch net (``net.history``)."""
+        """Plot the curves of a fitted skorch net (``net.history``).
+
+        Parameters are those of :meth:`from_history`.
+        """
         history = getattr(net, "history", None)
         if history is None or len(history) == 0:
             from sklearn.exceptions import NotFittedError
@@ -110,16 +141,55 @@ class TrainingCurvesDisplay:
             raise NotFittedError(
                 f"This {type(net).__name__} has no training history yet; call fit first."
             )
-        return cls.from_history(history, keys=keys, axes=axes, **plot_kwargs)
+        return cls.from_history(
+            history, keys=keys, per_batch=per_batch, axes=axes, **plot_kwargs
+        )
 
     @classmethod
     def from_history(
-        cls, history, *, keys: Sequence[str] | None = None, axes=None, **plot_kwargs
+        cls,
+        history,
+        *,
+        keys: Sequence[str] | None = None,
+        per_batch: bool | str = "auto",
+        axes=None,
+        **plot_kwargs,
     ) -> TrainingCurvesDisplay:
-        """Plot from a skorch ``History`` or a list of per-epoch dicts."""
-        return cls(analysis.history_frame(history), keys=keys).plot(
-            axes=axes, **plot_kwargs
-        )
+        """Plot from a skorch ``History`` or a list of per-epoch dicts.
+
+        Parameters
+        ----------
+        history : skorch.history.History or list of dict
+        keys : list of str, optional
+            Curves to draw; default every numeric key.
+        per_batch : bool or "auto", default="auto"
+            Also draw the loss of every training batch (skorch's
+            ``net.history[:, "batches", :, "train_loss"]``). ``"auto"``:
+            for runs of fewer than 5 epochs, whose epoch curve has too few
+            points to show how training went. True raises when the history
+            records no batches.
+        axes : Axes or array of Axes, optional
+        **plot_kwargs
+            ``logy`` for :meth:`plot`.
+        """
+        if per_batch not in ("auto", True, False):
+            raise ValueError(
+                f"per_batch must be True, False or 'auto', got {per_batch!r}."
+            )
+        frame = analysis.history_frame(history)
+        batches = None
+        if per_batch is True or (
+            per_batch == "auto" and len(frame) < _AUTO_BATCH_EPOCHS
+        ):
+            batches = analysis.batch_history_frame(history)
+            if batches.empty:
+                if per_batch is True:
+                    raise ValueError(
+                        "per_batch=True, but the history records no training "
+                        "batch losses (history[epoch]['batches'])."
+                    )
+                batches = None
+        return cls(frame, keys=keys, batches=batches).plot(axes=axes, **plot_kwargs)
 
     def metric_keys(self) -> list[str]:
         """The numeric per-epoch values drawn by default.
@@ -167,7 +237,24 @@ class TrainingCurvesDisplay:
         from matplotlib.ticker import MaxNLocator
 
         main = next((k for k in ("valid_loss", "train_loss") if k in best), None)
+        batches = self.batches_
+        # Room for the best-epoch stars at the ends, or for each end epoch's
+        # batches (half an epoch either side).
+        pad = max(0.4 if batches is None else 0.55, 0.03 * np.ptp(epochs))
         for panel, ax in zip(panels, grid[0], strict=True):
+            for k, key in enumerate(panel):
+                if batches is not None and key in batches:
+                    # under the epoch curve, in its colour
+                    ax.plot(
+                        batches["position"],
+                        batches[key],
+                        "-",
+                        linewidth=0.8,
+                        alpha=0.45,
+                        color=f"C{k % 10}",
+                        label=f"{key} per batch",
+                        zorder=1,
+                    )
             for k, key in enumerate(panel):
                 style = "--" if key.startswith(("valid", "val_")) else "-"
                 label = key
@@ -203,17 +290,18 @@ class TrainingCurvesDisplay:
                     linewidth=1,
                     label=f"best {main} epoch",
                 )
-            # Room for the best-epoch stars at the ends.
-            pad = max(0.4, 0.03 * (epochs.max() - epochs.min()))
             ax.set_xlim(epochs.min() - pad, epochs.max() + pad)
             ax.set_xlabel("epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            # min_n_ticks=1: a short run still gets integer ticks only
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
         ax_loss = grid[0, 0]
         if losses:
             ax_loss.set_ylabel("loss")
-            ax_loss.set_title("Loss per epoch")
+            ax_loss.set_title(
+                "Loss per epoch" + (" and per batch" if batches is not None else "")
+            )
             if logy:
                 ax_loss.set_yscale("log")
         if scores:

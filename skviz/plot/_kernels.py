@@ -19,6 +19,18 @@ from .base import (
 __all__ = ["KernelGridDisplay"]
 
 _GAP = 1  # blank pixels between neighbouring kernels in the mosaic
+# Numbers are written in the kernels' pixels only when a pixel is at least
+# this wide (inches): "-0.25" in 6-point type needs about 0.25 in.
+_MIN_ANNOTATED_PIXEL = 0.28
+
+
+def _wrap_columns(n: int) -> int:
+    """Kernels per row when a single input channel leaves a free arrangement.
+
+    Up to 4 in one row; more in a near-square grid (16 kernels: 4 x 4), so
+    that they do not shrink into one long strip.
+    """
+    return n if n <= 4 else int(np.ceil(np.sqrt(n)))
 
 
 def _channels(selection, total: int, limit: int, what: str):
@@ -37,7 +49,11 @@ class KernelGridDisplay:
 
     All kernels are drawn as one mosaic image (white gaps between kernels)
     with a diverging colour map centred at 0; the colour scale is shared by
-    all kernels or per kernel (``scale``), as the title states.
+    all kernels or per kernel (``scale``), as the title states. With a
+    single input channel (first-layer kernels) the kernels wrap into a
+    near-square grid (16 kernels: 4 x 4), each labelled ``out k`` above it.
+    Each weight is written in its pixel when the pixels are large enough
+    to hold the number.
 
     For a grouped convolution (``groups > 1``) the columns are the input
     channels within each output channel's group, as in ``conv.weight``.
@@ -132,12 +148,18 @@ class KernelGridDisplay:
             cbar_label = "weight / max |weight| of its kernel"
 
         n_o, n_i = len(outs), len(ins)
-        # With a single input channel the kernels go in one row (as in the
-        # usual pictures of first-layer kernels) rather than one tall column.
-        self._transposed = n_i == 1 and n_o > 1
-        rows, cols = (n_i, n_o) if self._transposed else (n_o, n_i)
+        # With a single input channel (first-layer kernels) the kernels wrap
+        # into a near-square grid, each labelled above it (room left for the
+        # label); otherwise rows are output and columns input channels.
+        self._wrap = _wrap_columns(n_o) if n_i == 1 and n_o > 1 else None
+        self._label_gap = max(1, int(np.ceil(kh / 3))) if self._wrap else 0
+        rows, cols = self._grid_shape(n_o, n_i)
         image = np.full(
-            (rows * kh + (rows - 1) * _GAP, cols * kw + (cols - 1) * _GAP), np.nan
+            (
+                rows * (kh + self._label_gap) + (rows - 1) * _GAP,
+                cols * kw + (cols - 1) * _GAP,
+            ),
+            np.nan,
         )
         masked = np.zeros(image.shape, dtype=bool)
         for a in range(n_o):
@@ -155,11 +177,17 @@ class KernelGridDisplay:
         self._notes = [n for n in (out_note, in_note) if n]
         self._scale_text, self._cbar_label = scale_text, cbar_label
 
+    def _grid_shape(self, n_o: int, n_i: int) -> tuple[int, int]:
+        """Kernels per column and per row of the mosaic."""
+        if self._wrap:
+            return -(-n_o // self._wrap), self._wrap
+        return n_o, n_i
+
     def _origin(self, a: int, b: int) -> tuple[int, int]:
         """Top-left pixel of kernel (out ``a``, in ``b``) in the mosaic."""
         kh, kw = self.weight_.shape[2:]
-        r, c = (b, a) if self._transposed else (a, b)
-        return r * (kh + _GAP), c * (kw + _GAP)
+        r, c = divmod(a, self._wrap) if self._wrap else (a, b)
+        return r * (kh + self._label_gap + _GAP) + self._label_gap, c * (kw + _GAP)
 
     @classmethod
     def from_estimator(cls, net, layer: str, *, ax=None, **kwargs) -> KernelGridDisplay:
@@ -208,7 +236,9 @@ class KernelGridDisplay:
         ----------
         ax : matplotlib Axes, optional
         annotate : bool, optional
-            Write each weight in its pixel; default when at most 300 pixels.
+            Write each weight in its pixel; by default only when a pixel is
+            large enough for the number (about 0.28 inch), as in a mosaic
+            of a few small kernels.
         cmap : str, default="RdBu_r"
             A diverging colour map (white is 0).
 
@@ -219,23 +249,21 @@ class KernelGridDisplay:
         n_out, n_in, kh, kw = self.weight_.shape
         outs, ins, K = self.out_channels_, self.in_channels_, self.kernels_
         n_o, n_i = len(outs), len(ins)
-        image, limit, transposed = self.image_, self.vmax_, self._transposed
-        rows, cols = (n_i, n_o) if transposed else (n_o, n_i)
+        image, limit = self.image_, self.vmax_
         name = f" of {self.layer}" if self.layer else ""
         lines = [f"Kernels{name}: {n_out} out × {n_in} in channels, {kh}×{kw}"]
         if self._notes:
             lines.append("showing " + ", ".join(self._notes))
         lines.append(self._scale_text + ", 0 = white")
-        cell = float(np.clip(7.0 / max(rows, cols), 0.3, 0.9))
+        # One size per pixel of the mosaic: large enough for a number in
+        # each pixel of a small mosaic, at most about 6 inches in all.
+        pixel = float(np.clip(6.0 / max(image.shape), 0.05, 0.36))
         # Wide enough for the title, which constrained layout cannot wrap.
-        width = max(0.085 * max(len(line) for line in lines) + 1.2, 2.6 + cols * cell)
-        if cols >= rows:
-            # The image fills the width; the height follows from its aspect,
-            # so the colour bar is about as tall as the kernels.
-            height = (width - 2.2) * image.shape[0] / image.shape[1]
-        else:
-            height = rows * cell
-        height += 1.0 + 0.2 * len(lines)
+        width = max(
+            0.085 * max(len(line) for line in lines) + 1.2,
+            image.shape[1] * pixel + 2.4,
+        )
+        height = image.shape[0] * pixel + 1.2 + 0.2 * len(lines)
         fig, ax = get_figure_ax(ax, figsize=(width, float(np.clip(height, 2.2, 14.0))))
         import matplotlib as mpl
 
@@ -254,7 +282,7 @@ class KernelGridDisplay:
                 interpolation="nearest",
             )
         if annotate is None:
-            annotate = K.size <= 300
+            annotate = _pixel_inches(fig, ax, image.shape) >= _MIN_ANNOTATED_PIXEL
         if annotate:
             for a in range(n_o):
                 for b in range(n_i):
@@ -266,22 +294,10 @@ class KernelGridDisplay:
                         origin=self._origin(a, b),
                         fontsize=6,
                     )
-        row_labels = (
-            [f"in {c}" for c in ins] if transposed else [f"out {c}" for c in outs]
-        )
-        col_labels = (
-            [f"out {c}" for c in outs] if transposed else [f"in {c}" for c in ins]
-        )
-        ystep, xstep = tick_step(rows, 32), tick_step(cols, 24)
-        ax.set_yticks(
-            [r * (kh + _GAP) + (kh - 1) / 2 for r in range(0, rows, ystep)],
-            row_labels[::ystep],
-        )
-        ax.set_xticks(
-            [c * (kw + _GAP) + (kw - 1) / 2 for c in range(0, cols, xstep)],
-            col_labels[::xstep],
-            rotation=90 if cols > 6 else 0,
-        )
+        if self._wrap:
+            self._label_kernels(ax, outs)
+        else:
+            self._tick_labels(ax, outs, ins)
         ax.tick_params(length=0)
         for side in ax.spines.values():
             side.set_visible(False)
@@ -289,3 +305,43 @@ class KernelGridDisplay:
         ax.set_title("\n".join(lines), fontsize="medium")
         self.figure_, self.ax_ = fig, ax
         return self
+
+    def _label_kernels(self, ax, outs) -> None:
+        """``out k`` above each kernel of a wrapped grid; no ticks."""
+        kw = self.weight_.shape[3]
+        for a, channel in enumerate(outs):
+            r, c = self._origin(a, 0)
+            ax.text(
+                c + (kw - 1) / 2,
+                r - 0.55,
+                f"out {channel}",
+                ha="center",
+                va="bottom",
+                fontsize="small",
+            )
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    def _tick_labels(self, ax, outs, ins) -> None:
+        """Rows are output channels, columns input channels."""
+        kh, kw = self.weight_.shape[2:]
+        rows, cols = len(outs), len(ins)
+        ystep, xstep = tick_step(rows, 32), tick_step(cols, 24)
+        ax.set_yticks(
+            [self._origin(r, 0)[0] + (kh - 1) / 2 for r in range(0, rows, ystep)],
+            [f"out {c}" for c in outs][::ystep],
+        )
+        ax.set_xticks(
+            [c * (kw + _GAP) + (kw - 1) / 2 for c in range(0, cols, xstep)],
+            [f"in {c}" for c in ins][::xstep],
+            rotation=90 if cols > 6 else 0,
+        )
+
+
+def _pixel_inches(fig, ax, shape) -> float:
+    """Side of one mosaic pixel in inches, as the axes are placed now."""
+    box = ax.get_position()
+    width = box.width * fig.get_figwidth() / shape[1]
+    height = box.height * fig.get_figheight() / shape[0]
+    # imshow keeps square pixels: the tighter side decides
+    return float(min(width, height))

@@ -71,6 +71,9 @@ class MisclassifiedDisplay:
     image_ : ndarray of shape (3 * n_classes_with_errors, n_units)
         The drawn rows; empty when there is no error.
     row_labels_ : list of str
+        For each true class (``class_names[c]``, or ``"class c"``):
+        ``"class 1: 13 correct"``, ``"class 1: 8 misclassified, 3 as class
+        0, 5 as class 2"`` and ``"class 1: misclassified − correct"``.
     vmin_, vmax_ : float
     figure_, ax_ : matplotlib Figure and Axes
     """
@@ -183,16 +186,26 @@ class MisclassifiedDisplay:
             reduced=reduced,
         ).plot(ax=ax, **plot_kwargs)
 
+    def _class_text(self, c) -> str:
+        """``class_names[c]``, or ``"class 2"`` without names."""
+        if self.class_names is None:
+            return f"class {c}"
+        return class_label(c, self.class_names)
+
+    def _wrong_text(self, n_bad: int, predicted) -> str:
+        """``"6 misclassified, 2 as class 0, 4 as class 2"``, or ``"... as class 2"``."""
+        counts = sorted(Counter(predicted).items())
+        if len(counts) == 1:
+            return f"{n_bad} misclassified as {self._class_text(counts[0][0])}"
+        as_ = ", ".join(f"{k} as {self._class_text(p)}" for p, k in counts)
+        return f"{n_bad} misclassified, {as_}"
+
     def _rows(self):
         rows, labels = [], []
         for c, part in self.comparison_.groupby("class", sort=True):
             part = part.sort_values("unit")
-            name = class_label(c, self.class_names)
+            name = self._class_text(c)
             wrong = self.misclassified_[self.misclassified_["true"] == c]
-            as_ = ", ".join(
-                f"{class_label(p, self.class_names)}×{k}"
-                for p, k in sorted(Counter(wrong["predicted"].tolist()).items())
-            )
             n_ok, n_bad = int(part["n_correct"].iloc[0]), int(part["n_wrong"].iloc[0])
             rows += [
                 part["correct_mean"].to_numpy(),
@@ -200,8 +213,8 @@ class MisclassifiedDisplay:
                 part["difference"].to_numpy(),
             ]
             labels += [
-                f"{name}: correct (n={n_ok})",
-                f"{name}: misclassified (n={n_bad}, as {as_})",
+                f"{name}: {n_ok} correct",
+                f"{name}: {self._wrong_text(n_bad, wrong['predicted'].tolist())}",
                 f"{name}: misclassified − correct",
             ]
         return rows, labels
