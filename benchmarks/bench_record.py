@@ -10,7 +10,7 @@ Setup (issue 4, "Performance"): seed 003's network (l1..l5 =
 batches of 16 on CPU with one torch thread and no validation split. MNIST
 cannot be downloaded, so scikit-learn's ``load_digits`` images are
 upsampled to 28 x 28; the fit overhead is also shown for the 64-input
-variant of ``examples/digits_weight_updates.py``.
+variant of ``examples/training/plot_weight_updates.py``.
 
 1. **Fit overhead.** The same fit with and without a ``WeightRecorder``
    recording ``l2..l5.weight`` after every batch; runs are interleaved
@@ -76,7 +76,7 @@ def data(n_inputs=784):
 
     MNIST cannot be downloaded here; bilinear 28 x 28 digits give the
     seed's exact network (784 inputs). ``n_inputs=64`` keeps the 8 x 8
-    pixels (the network of ``examples/digits_weight_updates.py``).
+    pixels (the network of ``examples/training/plot_weight_updates.py``).
     """
     images, y = load_digits(return_X_y=True)
     X = torch.from_numpy(images.reshape(-1, 1, 8, 8) / 16.0).float()
