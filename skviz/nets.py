@@ -54,18 +54,25 @@ X : array-like
 y : array-like of shape (n_samples,), optional
     Adds ``n_classes_active`` (on how many classes a unit fires).
 layers : list of str, optional
-    Default: every leaf layer that runs once and returns one tensor, without
-    pass-through modules (Dropout, Flatten, Identity) and without the output
-    layer (see ``include_output``).
+    Default: the outputs of the net's activation modules (ReLU, GELU,
+    Tanh...), every run of a reused one as ``relu@k``, and the layers named
+    in an ``activation=`` dict; for a net that applies its activations in
+    ``forward``, its hidden leaf layers that run once. Outputs that do not
+    depend on the batch and the output layer (see ``include_output``) are
+    left out.
 activation : str, callable or dict of layer to those, optional
     Applied to a layer's output first, for activations applied functionally
     (``F.relu(self.dense0(x))`` in ``forward``); a dict gives one per layer.
     ``"tanh"``/``"sigmoid"`` also turn on the saturation check for that
     layer.
 tol : float, default=0.0
-    Active means value > ``tol``, in every layer: for LeakyReLU, ELU, GELU
-    and other activations with a negative side, a dead unit is one that is
-    never positive (it still passes a signal).
+    Active means value > ``tol``. Each layer is judged by the rule of its
+    kind (:func:`skviz.analysis.dead_rule`): ReLU units are dead when never
+    active; for LeakyReLU, ELU, GELU and other activations with a negative
+    side the same test means never positive (the unit still passes a
+    signal); Tanh/Sigmoid layers are judged by saturation; linear,
+    normalised and recurrent outputs are not marked. Sequence outputs
+    ``(N, T, H)`` have H units, conv outputs ``(N, C, ...)`` C.
 saturation_bounds : dict of layer to {"tanh", "sigmoid", (low, high)}, optional
     Overrides the asymptotes found from module types and ``activation``.
     ``nn.Tanh``, ``nn.Sigmoid``, ``nn.Softsign``, ``nn.Hardsigmoid`` and

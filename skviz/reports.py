@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis
+from .kinds import activation_modules, layer_kinds, own_rule, units_first
 from .layers import LayerRef
 
 __all__ = ["dead_units_report", "default_report_layers", "output_layers"]
@@ -54,43 +55,6 @@ def _module_bounds(module) -> tuple[float, float] | None:
     return None
 
 
-def _negative_slope_types():
-    from torch import nn
-
-    # Activations whose negative side is not flat zero: a unit that is never
-    # positive still passes a (small) signal and still gets gradients.
-    return (
-        nn.LeakyReLU,
-        nn.PReLU,
-        nn.RReLU,
-        nn.ELU,
-        nn.SELU,
-        nn.CELU,
-        nn.GELU,
-        nn.SiLU,
-        nn.Mish,
-    )
-
-
-# Functional activations (activation=) that have a negative side.
-_NEGATIVE_SLOPE_NAMES = {"leaky_relu": "LeakyReLU", "gelu": "GELU"}
-
-
-def _negative_slope_layers(layers, activation, modules, known) -> dict[str, str]:
-    """Layer -> activation type, for the layers whose output has a negative side."""
-    sloped = _negative_slope_types()
-    found = {}
-    for layer in layers:
-        spec = _activation_for(activation, layer)
-        if spec is None:
-            module = modules.get(LayerRef.parse(layer, known).module)
-            if isinstance(module, sloped):
-                found[layer] = type(module).__name__
-        elif isinstance(spec, str) and spec in _NEGATIVE_SLOPE_NAMES:
-            found[layer] = _NEGATIVE_SLOPE_NAMES[spec]
-    return found
-
-
 def output_layers(net, infos) -> list[str]:
     """The output layer and the leaves that run after it, in forward order.
 
@@ -109,31 +73,56 @@ def output_layers(net, infos) -> list[str]:
     return [info.ref for info in leaves[owns[-1] :]] if owns else []
 
 
-def default_report_layers(net, X, *, include_output: bool = False) -> list[str]:
-    """Leaf layers that run once and return one tensor, pass-through excluded.
+def default_report_layers(
+    net, X, *, include_output: bool = False, activation: Any = None
+) -> list[str]:
+    """The layers a dead-unit report looks at when none are given.
 
-    Found with the net's layer discovery (:meth:`layer_info`: one forward
-    pass of the first few samples), in forward order. The output layer
-    (see :func:`output_layers`) is left out unless ``include_output``: its
-    units are logits or scores, and "never > 0" says nothing about them.
+    The outputs of the net's nonlinearity modules (ReLU, GELU, Tanh...,
+    see :func:`skviz.kinds.activation_modules`), every run of a module that
+    runs more than once as ``relu@k``, plus the layers named in an
+    ``activation=`` mapping; only outputs that hold one tensor per sample
+    (a position embedding, the same for every batch, is left out). A net
+    without activation modules applies its activations in ``forward``:
+    its leaf layers that run once are used instead (pass-through modules
+    such as Dropout and Flatten left out). In forward order, found with
+    one forward pass of the first few samples (:meth:`layer_info`). The
+    output layer (see :func:`output_layers`) is left out unless
+    ``include_output``: its units are logits or scores.
     """
-    return _report_layers(net, X, include_output)[0]
+    return _report_layers(net, X, include_output, activation)[0]
 
 
-def _report_layers(net, X, include_output: bool) -> tuple[list[str], list[str]]:
+def _report_layers(
+    net, X, include_output: bool, activation: Any = None, infos=None
+) -> tuple[list[str], list[str]]:
     """The default layers, and the output layers left out of them."""
     skip = _pass_through_types()
-    modules = dict(net.inspected_module().named_modules())
-    infos = net.layer_info(X)
-    layers = [
-        info.ref
-        for info in infos
-        if info.calls == 1
-        and info.is_tensor
-        and info.shape is not None
-        and info.is_leaf
-        and not isinstance(modules[info.name], skip)
-    ]
+    module = net.inspected_module()
+    modules = dict(module.named_modules())
+    infos = net.layer_info(X) if infos is None else infos
+    named = set(activation) if isinstance(activation, Mapping) else set()
+    if include_output:
+        named |= set(output_layers(net, infos))
+    batched = [info for info in infos if info.is_tensor and info.shape is not None]
+    if activation_modules(module):
+        layers = [
+            info.ref
+            for info in batched
+            if info.ref in named
+            or (info.is_leaf and own_rule(modules[info.name]) != "none")
+        ]
+    else:
+        layers = [
+            info.ref
+            for info in batched
+            if info.ref in named
+            or (
+                info.calls == 1
+                and info.is_leaf
+                and not isinstance(modules[info.name], skip)
+            )
+        ]
     left_out = (
         []
         if include_output
@@ -148,8 +137,9 @@ def _report_layers(net, X, include_output: bool) -> tuple[list[str], list[str]]:
             else ""
         )
         raise ValueError(
-            "No layer of this net runs once and returns a single tensor."
-            f"{found} Or pass layers=[...] explicitly (see net.layer_summary(X))."
+            "No activation output or hidden layer of this net returns one tensor "
+            f"per sample.{found} Or pass layers=[...] explicitly (see "
+            "net.layer_summary(X))."
         )
     return kept, left_out
 
@@ -202,24 +192,24 @@ def dead_units_report(
     and any leaf after it, see :func:`output_layers`) is left out unless
     ``include_output=True``; ``layers=`` is always taken as given.
 
-    Every layer is judged by one rule: a unit is active on a sample when
-    its value is > ``tol``, dead when it is never active. For activations
-    with a negative side that is not flat zero (LeakyReLU, PReLU, RReLU,
-    ELU, SELU, CELU, GELU, SiLU, Mish), "dead" therefore means *never
-    positive*: unlike a dead ReLU unit, such a unit still passes a signal
-    through its negative side and still learns. The same rule everywhere
-    keeps layers comparable and is what ``(A > 0).sum(axis=0) == 0``
-    computes; a rule based on variance would call a LeakyReLU unit alive
-    that never leaves its negative side, which hides that it never takes
-    part in the positive regime.
+    Each layer is judged by the rule of the function that made its output
+    (:func:`skviz.analysis.dead_rule`, decided by :func:`skviz.kinds.layer_kinds`):
+    ReLU outputs are dead when never > ``tol``; outputs of activations
+    with a negative side (LeakyReLU, GELU, SiLU, ...) are marked by the
+    same test, reported as never positive; Tanh/Sigmoid-like outputs are
+    marked when saturated, never as dead; linear, normalised, attention
+    and recurrent outputs are not marked. Sequence outputs ``(N, T, H)``
+    have H units, each summarised over the T positions; conv outputs
+    ``(N, C, ...)`` have C.
 
     Returns
     -------
     pandas.DataFrame
         :func:`skviz.analysis.unit_report` of the captured layers.
         ``report.attrs`` also holds ``left_out`` (the output layers left
-        out) and ``negative_slope_layers`` (layer -> module type, for the
-        layers judged as above).
+        out), ``rules`` (layer -> rule), ``rule_texts`` (layer -> the rule in
+        words) and ``negative_slope_layers`` (layer -> module type, for
+        the layers whose activation has a negative side).
     """
     module = net.inspected_module()
     # Cheap argument checks first: the forward pass may be long.
@@ -232,8 +222,10 @@ def dead_units_report(
     if not isinstance(tol, numbers.Real) or isinstance(tol, bool):
         raise TypeError(f"tol must be a number, got {tol!r}.")
     left_out: list[str] = []
+    infos = None
     if layers is None:
-        layers, left_out = _report_layers(net, X, include_output)
+        infos = net.layer_info(X)
+        layers, left_out = _report_layers(net, X, include_output, activation, infos)
     elif isinstance(layers, str):
         layers = [layers]
     layers = list(layers)
@@ -274,6 +266,15 @@ def dead_units_report(
         layer: _apply_activation(A, _activation_for(activation, layer))
         for layer, A in values.items()
     }
+    kinds = layer_kinds(
+        net,
+        X,
+        layers,
+        activation=activation,
+        infos=infos,
+        ndims={layer: np.ndim(A) for layer, A in values.items()},
+    )
+    values = units_first(values, kinds)
     report = analysis.unit_report(
         values,
         y=y,
@@ -282,9 +283,16 @@ def dead_units_report(
         saturation_margin=saturation_margin,
         saturation_threshold=saturation_threshold,
         per_channel=per_channel,
+        rules={layer: kind.rule for layer, kind in kinds.items()},
     )
     report.attrs["left_out"] = left_out
-    report.attrs["negative_slope_layers"] = _negative_slope_layers(
-        layers, activation, modules, known
-    )
+    report.attrs["rule_texts"] = {
+        layer: kind.rule_text.replace("tol", f"{tol:g}")
+        for layer, kind in kinds.items()
+    }
+    report.attrs["negative_slope_layers"] = {
+        layer: kind.type
+        for layer, kind in kinds.items()
+        if kind.rule == "negative_slope"
+    }
     return report

@@ -7,6 +7,7 @@ Hardswish (MobileNetV3), self-attention with batch-second layouts
 (transformer encoders), and recurrent layers in every layout.
 """
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -17,6 +18,7 @@ __all__ = [
     "ResNet18Like",
     "ResidualNet",
     "TinyEncoder",
+    "tokens",
 ]
 
 
@@ -205,3 +207,12 @@ class RecurrentNet(nn.Module):
         out = self.unpack(out)
         last = out[:, -1] if self.batch_first else out[-1]
         return self.head(last)
+
+
+def tokens(n=18, steps=6, seed=0):
+    """A dict X of ``input_ids`` / ``attention_mask`` for TinyEncoder, and labels."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, 20, size=(n, steps))
+    mask = np.ones((n, steps), dtype=np.int64)
+    mask[::3, -2:] = 0  # some padded sequences
+    return {"input_ids": ids, "attention_mask": mask}, (ids[:, 0] > 10).astype(np.int64)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from _models import make_net
 from _refs import ForwardCounter, leftover_hooks
-from _zoo import MobileBlockNet, RecurrentNet, ResidualNet, TinyEncoder
+from _zoo import MobileBlockNet, RecurrentNet, ResidualNet, TinyEncoder, tokens
 
 
 def _images(n=24, seed=0):
@@ -122,14 +122,6 @@ def test_depthwise_block_with_squeeze_excitation_equals_cloning_hooks():
 # ---------------------------------------------------------------------------
 
 
-def _tokens(n=18, steps=6, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1, 20, size=(n, steps))
-    mask = np.ones((n, steps), dtype=np.int64)
-    mask[::3, -2:] = 0  # some padded sequences
-    return {"input_ids": ids, "attention_mask": mask}, (ids[:, 0] > 10).astype(np.int64)
-
-
 ENCODER_REFS = [
     "embed",
     "encoder.layers.0.self_attn[0]",
@@ -142,7 +134,7 @@ ENCODER_REFS = [
 
 @pytest.mark.parametrize("batch_first", [True, False])
 def test_transformer_encoder_outputs_equal_cloning_hooks(batch_first):
-    X, y = _tokens()
+    X, y = tokens()
     net = make_net(
         TinyEncoder, max_epochs=2, lr=0.01, module__batch_first=batch_first
     ).fit(X, y)
@@ -163,7 +155,7 @@ def test_transformer_encoder_outputs_equal_cloning_hooks(batch_first):
 
 
 def test_transformer_summary_of_a_dict_input():
-    X, y = _tokens()
+    X, y = tokens()
     net = make_net(TinyEncoder, max_epochs=1).fit(X, y)
     summary = net.layer_summary(X).set_index("name")
     assert summary.loc["embed", "output_shape"] == "(None, 6, 8)"
@@ -267,7 +259,7 @@ class _TinyBert(torch.nn.Module):
 
 def test_bert_outputs_equal_cloning_hooks():
     pytest.importorskip("transformers")
-    X, y = _tokens(n=10, steps=5)
+    X, y = tokens(n=10, steps=5)
     net = make_net(_TinyBert, max_epochs=1, lr=0.01).fit(X, y)
     refs = [
         "bert.embeddings",

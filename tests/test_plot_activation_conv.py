@@ -92,7 +92,10 @@ def test_conv_dead_channel(cnn_net, digits):
     expected = np.flatnonzero((maps > 0).reshape(60, 6, -1).any(axis=2).sum(0) == 0)
     assert 2 in expected
     np.testing.assert_array_equal(disp.dead_units_, expected)
-    assert "dead channels" in disp.ax_.get_legend().get_texts()[0].get_text()
+    # act1 is a LeakyReLU: never positive, which is not dead (issue 13).
+    legend = disp.ax_.get_legend().get_texts()[0].get_text()
+    assert legend.startswith("never-positive channels (never > 0 on all 60 samples")
+    assert "LeakyReLU's negative side still passes a signal" in legend
 
 
 def test_nan_positions_left_out_of_channel_mean():

@@ -82,13 +82,19 @@ def test_saturated_units_found_from_tanh_module():
         net.module_.lin.bias.copy_(torch.tensor([5.0, 0.0, -5.0]))
         net.module_.lin.weight[1, 0] = 0.1
     report = net.dead_units_report(X, include_output=True)
-    # Dropout repeats its input: left out of the default layers.
-    assert report["layer"].unique().tolist() == ["lin", "act", "out"]
-    # and the output layer unless asked for
-    assert net.dead_units_report(X)["layer"].unique().tolist() == ["lin", "act"]
+    # The activation module's output by default (not the Linear before it,
+    # not the Dropout that repeats it); the output layer when asked for.
+    assert report["layer"].unique().tolist() == ["act", "out"]
+    assert net.dead_units_report(X)["layer"].unique().tolist() == ["act"]
     act = report[report.layer == "act"]
     assert act["saturated"].tolist() == [True, False, True]
-    assert act["dead"].tolist() == [False, False, True]
+    # A tanh unit stuck at -1 is saturated, not "dead": never > 0 means
+    # nothing for a centred output.
+    assert act["dead"].tolist() == [False, False, False]
+    assert act["rule"].unique().tolist() == ["saturation"]
+    assert report[report.layer == "out"]["rule"].unique().tolist() == ["none"]
+    assert not report[report.layer == "out"]["dead"].any()
+    report = net.dead_units_report(X, layers=["lin", "act"])
     manual = np.tanh(X.astype(np.float64)[:, 0] * 0.1)
     np.testing.assert_allclose(
         act["saturated_fraction"].iloc[1], np.mean(np.abs(manual) >= 0.95)
@@ -98,7 +104,7 @@ def test_saturated_units_found_from_tanh_module():
     r2 = net.dead_units_report(X, layers=["lin"], activation="tanh")
     assert r2["saturated"].tolist() == [True, False, True]
     disp = DeadUnitsDisplay.from_estimator(net, X)
-    assert "2 saturated" in disp.axes_[1, 0].get_title(loc="left")
+    assert "2 saturated" in disp.axes_[0, 0].get_title(loc="left")
 
 
 def test_dead_units_display_content_and_axes(wine_fit):
@@ -154,6 +160,13 @@ def test_report_module_is_the_net_method_and_records_its_context(wine_fit):
         "channel_layers": [],
         "left_out": ["output"],
         "negative_slope_layers": {},
+        # The wine net applies ReLU in forward: its Linear outputs are
+        # judged as if a ReLU followed, and the report says so.
+        "rules": {"dense0": "relu", "dense1": "relu"},
+        "rule_texts": {
+            "dense0": "dead: never > 0; ReLU assumed after Linear",
+            "dense1": "dead: never > 0; ReLU assumed after Linear",
+        },
     }
 
 
@@ -231,9 +244,8 @@ def test_output_layers_are_the_last_layer_with_parameters_and_after():
     net = make_net(SoftmaxHead, max_epochs=1, criterion=nn.NLLLoss).fit(X, y)
     infos = net.layer_info(X)
     assert reports.output_layers(net, infos) == ["out", "prob"]
-    assert reports.default_report_layers(net, X) == ["hidden", "act"]
+    assert reports.default_report_layers(net, X) == ["act"]
     assert reports.default_report_layers(net, X, include_output=True) == [
-        "hidden",
         "act",
         "out",
         "prob",
@@ -260,7 +272,7 @@ def test_negative_slope_layers_are_judged_never_positive(wine_fit):
     assert act["dead"].tolist()[2] and (leaky[:, 2] != 0).all()  # "dead", not silent
     assert report.attrs["negative_slope_layers"] == {"act": "LeakyReLU"}
     disp = DeadUnitsDisplay(report).plot()
-    title = disp.axes_[1, 0].get_title(loc="left")
+    title = disp.axes_[0, 0].get_title(loc="left")
     assert title.startswith("act: 1 of 5 units dead · LeakyReLU: dead = never > 0")
     assert "hidden" not in report.attrs["negative_slope_layers"]
     # a functional activation given by name is recognised too

@@ -31,6 +31,7 @@ from ._classes import (
     selectivity,
 )
 from ._history import batch_history_frame, history_frame
+from ._rules import DEAD_RULES, DeadRule, dead_rule, rule_text
 from ._units import (
     SATURATION_BOUNDS,
     activity_by_class,
@@ -42,18 +43,22 @@ from ._units import (
 from ._units import Bounds as Bounds
 
 __all__ = [
+    "DEAD_RULES",
     "SATURATION_BOUNDS",
+    "DeadRule",
     "NonFiniteWarning",
     "activity_by_class",
     "batch_history_frame",
     "check_label_types",
     "class_profile",
     "compare_misclassified",
+    "dead_rule",
     "dead_units",
     "history_frame",
     "mask_nonfinite",
     "misclassified_samples",
     "reduce_units",
+    "rule_text",
     "saturation_fraction",
     "selectivity",
     "unit_activity",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._arrays import check_labels, check_samples, mask_nonfinite, reduce_units
+from ._rules import DEAD_RULES, DeadRule
 
 #: Asymptotes of the bounded activations that can saturate.
 SATURATION_BOUNDS: dict[str, tuple[float, float]] = {
@@ -165,6 +166,7 @@ def unit_report(
     saturation_margin: float = 0.05,
     saturation_threshold: float = 0.95,
     per_channel: bool = True,
+    rules: Mapping[str, DeadRule] | None = None,
 ) -> pd.DataFrame:
     """Tidy report of active, dead and saturated units over several layers.
 
@@ -189,6 +191,12 @@ def unit_report(
     per_channel : bool, default=True
         For layers with more than two dimensions (conv), a unit is a
         channel: active on a sample when any of its positions is.
+    rules : mapping of str to {"relu", "negative_slope", "saturation", "none"}, optional
+        How each layer's units are judged (see :func:`dead_rule`); layers
+        not named are judged by ``"relu"``, the test ``never > tol``.
+        ``dead`` is only ever True under ``"relu"`` and
+        ``"negative_slope"``; under ``"saturation"`` the ``saturated``
+        column is what marks a unit, and under ``"none"`` nothing does.
 
     Returns
     -------
@@ -197,11 +205,12 @@ def unit_report(
         ``unit``, ``active_fraction``, ``dead`` (never active),
         ``saturated_fraction``, ``saturated`` and, with ``y``,
         ``n_classes_active`` (number of classes on which the unit fires at
-        least once). ``report.query("dead")`` lists the units that fire for
-        no sample of any class. A tanh unit stuck near -1 is both dead
-        (never > ``tol``) and saturated. ``report.attrs`` holds what the
-        numbers were computed on: ``n_samples``, ``tol`` and
-        ``channel_layers`` (the layers whose units are channels).
+        least once), and ``rule`` (the layer's rule). ``report.query("dead")``
+        lists the units that fire for no sample of any class. A tanh unit
+        stuck near -1 is saturated, not dead. ``report.attrs`` holds what
+        the numbers were computed on: ``n_samples``, ``tol``,
+        ``channel_layers`` (the layers whose units are channels) and
+        ``rules`` (layer -> rule).
     """
     if not isinstance(activations, Mapping) or not activations:
         raise ValueError(
@@ -213,10 +222,15 @@ def unit_report(
             f"saturation_threshold must be in (0, 1], got {saturation_threshold}."
         )
     bounds = dict(saturation_bounds or {})
-    unknown = sorted(set(bounds) - set(activations))
+    rules = {layer: "relu" for layer in activations} | dict(rules or {})
+    bad = {k: v for k, v in rules.items() if v not in DEAD_RULES}
+    if bad:
+        raise ValueError(f"rules must be one of {list(DEAD_RULES)}, got {bad}.")
+    unknown = sorted((set(bounds) | set(rules)) - set(activations))
     if unknown:
         raise ValueError(
-            f"saturation_bounds names layers that are not in activations: {unknown}."
+            "saturation_bounds or rules name layers that are not in "
+            f"activations: {unknown}."
         )
     n = None
     frames = []
@@ -239,7 +253,9 @@ def unit_report(
                 "active_fraction": active.mean(axis=0),
             }
         )
-        frame["dead"] = frame["active_fraction"] == 0
+        frame["dead"] = (frame["active_fraction"] == 0) & (
+            rules[layer] in ("relu", "negative_slope")
+        )
         if bounds.get(layer) is not None:
             sat = saturation_fraction(
                 A, bounds[layer], margin=saturation_margin, per_channel=per_channel
@@ -254,6 +270,7 @@ def unit_report(
             fired = np.zeros((len(classes), active.shape[1]), dtype=bool)
             np.logical_or.at(fired, inverse, active)
             frame["n_classes_active"] = fired.sum(axis=0)
+        frame["rule"] = rules[layer]
         frames.append(frame)
     report = pd.concat(frames, ignore_index=True)
     report.attrs.update(
@@ -262,5 +279,6 @@ def unit_report(
         channel_layers=[
             k for k, v in activations.items() if np.ndim(v) > 2 and per_channel
         ],
+        rules=rules,
     )
     return report

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
-from ..analysis import dead_units, mask_nonfinite, unit_activity
+from ..analysis import (
+    SATURATION_BOUNDS,
+    NonFiniteWarning,
+    dead_units,
+    mask_nonfinite,
+    saturation_fraction,
+    unit_activity,
+)
+from ..kinds import layer_kinds
 from ._activation_rows import (
     REDUCE,
     activation_name,
@@ -85,6 +94,15 @@ class ActivationDisplay:
     class_names : sequence or dict, optional
         Text for each class label in the row labels: ``class_names[label]``
         (a sequence indexed by label, or a mapping) instead of ``class 1``.
+    kind : skviz.kinds.LayerKind, optional
+        What made the layer's output (set by :meth:`from_estimator`): its
+        rule decides which units are marked (see
+        :func:`skviz.analysis.dead_rule`: dead ReLU units, never-positive
+        units of activations with a negative side, saturated Tanh/Sigmoid
+        units, none for linear, normalised or recurrent outputs), and a
+        3-D sequence output ``(n, T, H)`` has its H features as units,
+        each the mean over the T positions. Without it every unit never
+        > 0 is marked dead and 3-D outputs are flattened.
 
     Attributes
     ----------
@@ -103,7 +121,11 @@ class ActivationDisplay:
     unit_activity_ : ndarray of shape (n_columns,)
         Fraction of all samples on which each unit (channel) is > 0.
     dead_units_ : ndarray of int
-        Units (channels) never > 0 on any of the samples.
+        Units (channels) marked by the layer's rule: never > 0 on any of
+        the samples (ReLU-like and negative-slope activations), saturated
+        on at least 95% of them (Tanh/Sigmoid), none otherwise.
+    rule_ : str
+        The rule that marked them, in words.
     vmin_, vmax_ : float
         Colour limits; symmetric around 0 when any plotted value is negative.
     cmap_ : str
@@ -127,6 +149,7 @@ class ActivationDisplay:
         rows: str = "auto",
         max_rows: int | None = 50,
         class_names=None,
+        kind=None,
     ):
         self.activations = activations
         self.layer = layer
@@ -139,6 +162,7 @@ class ActivationDisplay:
         self.rows = rows
         self.max_rows = max_rows
         self.class_names = class_names
+        self.kind = kind
 
     @classmethod
     def from_estimator(
@@ -195,6 +219,9 @@ class ActivationDisplay:
         A = capture_layer(net, X, layer, activation=activation, batch_size=batch_size)
         if y is not None:
             as_1d(y, "y", len(A))
+        kind = layer_kinds(
+            net, X, [layer], activation=activation, ndims={layer: A.ndim}
+        )[layer]
         classifier = is_classifier(net)
         y_pred = np.asarray(net.predict(X)).reshape(len(A), -1) if classifier else None
         if y_pred is not None:
@@ -215,6 +242,7 @@ class ActivationDisplay:
             rows=rows,
             max_rows=max_rows,
             class_names=class_names,
+            kind=kind,
             ax=ax,
             annotate=annotate,
             cmap=cmap,
@@ -255,7 +283,16 @@ class ActivationDisplay:
         if n_bad:
             # A copy with inf as NaN, and analysis' NonFiniteWarning.
             A = mask_nonfinite(A, what=f'Activations of "{self.layer}" (shown grey)')
-        values, activity_values, reduction = reduce_columns(A, self.reduce)
+        kind = self.kind
+        rule = kind.rule if kind is not None else "relu"
+        how = self.reduce
+        if kind is not None and kind.unit_axis == -1 and A.ndim == 3:
+            # (n, T, H): the H features are the units, summarised over T.
+            A = np.moveaxis(A, -1, 1)
+            how = "mean" if how == "auto" else how
+        values, activity_values, reduction = reduce_columns(A, how)
+        if reduction and kind is not None and kind.unit_axis == -1 and A.ndim == 3:
+            reduction = reduction.replace("per channel", "per feature")
         rows = layout(
             n,
             y_true=y_true,
@@ -276,7 +313,13 @@ class ActivationDisplay:
         self.rows_ = rows.mode
         self.reduction_ = reduction
         self.unit_activity_ = unit_activity(activity_values)
-        self.dead_units_ = dead_units(activity_values)
+        self.dead_units_, noun, condition, note = _marked_units(
+            A, activity_values, rule, kind
+        )
+        self.rule_ = "; ".join(
+            part for part in (f"{noun}: {condition}" if condition else "", note) if part
+        )
+        self._mark = (noun, condition, note)
         self.vmin_, self.vmax_ = float(vmin), float(vmax)
         # What the drawing needs besides the public attributes.
         self._layout = rows
@@ -345,8 +388,10 @@ class ActivationDisplay:
         return self
 
     def _unit_word(self) -> str:
-        reduction = self.reduction_
-        return "channel" if reduction and "per channel" in reduction else "unit"
+        reduction = self.reduction_ or ""
+        return next(
+            (w for w in ("channel", "feature") if f"per {w}" in reduction), "unit"
+        )
 
     def _heatmap(self, ax, colormap, annotate: bool, colorbar: bool):
         import seaborn as sns
@@ -439,9 +484,12 @@ class ActivationDisplay:
             swatch = Patch(facecolor=zero_rgba, hatch="///", edgecolor=hatch_color)
             marker = Line2D([], [], linestyle="none", marker="v", color=_DEAD_COLOR)
             handles.append((swatch, marker))
+            noun, condition, note = self._mark
+            of = " of" if condition.endswith("%") else " on"
+            note = f"; {note}" if note else ""
             legend_labels.append(
-                f"dead {self._unit_word()}s (never > 0 on all {self._n_samples} "
-                f"samples): {list_units(dead)}"
+                f"{noun} {self._unit_word()}s ({condition}{of} all "
+                f"{self._n_samples} samples{note}): {list_units(dead)}"
             )
         if self._n_masked:
             handles.append(Patch(facecolor=_BAD_COLOR))
@@ -483,6 +531,9 @@ class ActivationDisplay:
             )
         if self.reduction_:
             how += f"; {self.reduction_}"
+        if self.rule_ != "dead: never > 0":
+            # A plain ReLU rule is told by the legend; any other is stated.
+            how += f"\n{self.rule_}"
         # Room for the dead-unit markers between the map and the title.
         pad = 15 if len(self.dead_units_) else 6
         ax.set_title(f"{what}\n{how}", fontsize=11, pad=pad)
@@ -499,3 +550,30 @@ class ActivationDisplay:
         if rows.wrong.any():
             ylabel += " (red: misclassified)"
         ax.set_ylabel(ylabel, fontsize=9)
+
+
+def _marked_units(A, activity, rule: str, kind) -> tuple[np.ndarray, str, str, str]:
+    """The units the layer's rule marks: ``(units, noun, condition, note)``."""
+    name = kind.type if kind is not None else "activation"
+    none = np.array([], dtype=int)
+    if rule == "relu":
+        assumed = kind is not None and kind.assumed
+        return (
+            dead_units(activity),
+            "dead",
+            "never > 0",
+            (f"ReLU assumed after {name}" if assumed else ""),
+        )
+    if rule == "negative_slope":
+        note = f"{name}'s negative side still passes a signal"
+        return dead_units(activity), "never-positive", "never > 0", note
+    if rule == "saturation":
+        bounds = SATURATION_BOUNDS.get(name.lower())
+        if bounds is None:
+            return none, "saturated", "saturation", f"not checked for {name}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NonFiniteWarning)
+            sat = saturation_fraction(A, bounds)
+        condition = f"within 0.05 of {name}'s bounds on >= 95%"
+        return np.flatnonzero(np.nan_to_num(sat) >= 0.95), "saturated", condition, ""
+    return none, "marked", "", f"no dead rule for a {name} output"

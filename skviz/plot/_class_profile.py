@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis
+from ..samples import n_samples
 from .base import (
     annotate_cells,
-    capture_layer,
+    capture_units,
     class_label,
     color_scale,
     get_figure_ax,
@@ -138,8 +139,8 @@ class ClassProfileDisplay:
         **plot_kwargs
             ``kind``, ``spread``, ``annotate`` for :meth:`plot`.
         """
-        y = labels_per_sample(y, len(X))
-        A = capture_layer(net, X, layer, activation=activation, batch_size=batch_size)
+        y = labels_per_sample(y, n_samples(X))
+        A = capture_units(net, X, layer, activation=activation, batch_size=batch_size)
         return cls.from_activations(
             A,
             y,

@@ -22,12 +22,15 @@ class DeadUnitsDisplay:
 
     One panel per layer: a bar per unit (its active fraction), dead units
     (never active) marked with a red cross, saturated units in orange.
-    Active means value > ``tol`` in every layer; for activations with a
-    negative side (LeakyReLU, ELU, GELU, ...) "dead" thus means never
-    positive, which the panel says (see
-    :func:`skviz.reports.dead_units_report`). :meth:`from_estimator` leaves
-    the output layer out unless ``include_output=True``, and the figure's
-    title says so.
+    Active means value > ``tol``. Each layer is judged by the rule of the
+    function that made it (see :func:`skviz.analysis.dead_rule`): ReLU
+    units are dead when never active; for activations with a negative side
+    (LeakyReLU, ELU, GELU, ...) the same test means never positive, which
+    the panel says; Tanh/Sigmoid layers are judged by saturation; linear,
+    normalised and recurrent outputs get no marks. Many layers wrap into
+    columns of shorter panels. :meth:`from_estimator` leaves the output
+    layer out unless ``include_output=True``, and the figure's title says
+    so.
 
     Parameters
     ----------
@@ -57,6 +60,9 @@ class DeadUnitsDisplay:
     negative_slope_layers_ : dict of str to str
         Layers with a negative side (judged "never positive"), and their
         activation type.
+    rule_texts_ : dict of str to str
+        ``report.attrs["rule_texts"]``: how each layer was judged, in words
+        (see :func:`skviz.analysis.dead_rule`).
     figure_ : matplotlib Figure
     axes_ : ndarray of Axes, shape (n_layers, 1)
     ax_ : matplotlib Axes
@@ -92,6 +98,7 @@ class DeadUnitsDisplay:
         self.channel_layers = list(channel_layers)
         self.left_out_ = list(known.get("left_out", ()))
         self.negative_slope_layers_ = dict(known.get("negative_slope_layers", {}))
+        self.rule_texts_ = dict(known.get("rule_texts", {}))
 
     @classmethod
     def from_estimator(
@@ -121,9 +128,10 @@ class DeadUnitsDisplay:
         y : array-like of shape (n_samples,), optional
             Adds ``n_classes_active`` to the report.
         layers : list of str, optional
-            Default: every leaf layer that runs once and returns one tensor,
-            without pass-through modules (Dropout, Flatten, Identity) and
-            without the output layer (see ``include_output``).
+            Default: the outputs of the net's activation modules, every run
+            of a reused one as ``relu@k`` (see
+            :func:`skviz.reports.default_report_layers`), without the output
+            layer (see ``include_output``).
         activation : str, callable or dict of layer to those, optional
             Applied to a layer's output first, for activations applied
             functionally (``F.relu(self.dense0(x))``); a dict gives one per
@@ -201,9 +209,26 @@ class DeadUnitsDisplay:
         self
         """
         n = len(self.layers_)
-        fig, grid = get_figure_axes(
-            axes, n, 1, figsize=(8.0, 1.0 + 2.0 * n), what="DeadUnitsDisplay"
-        )
+        if axes is None:
+            # Many layers (every ReLU run of a ResNet) wrap into columns of
+            # shorter panels, so the figure stays under ~2,000 px.
+            ncols = 1 if n <= 12 else 2 if n <= 40 else 3
+            nrows = -(-n // ncols)
+            panel = 2.0 if nrows <= 4 else max(0.8, 14.0 / nrows)
+            fig, full = get_figure_axes(
+                None,
+                nrows,
+                ncols,
+                figsize=(8.0 + 5.0 * (ncols - 1), 1.2 + panel * nrows),
+                what="DeadUnitsDisplay",
+            )
+            for ax in full.ravel()[n:]:
+                ax.set_visible(False)
+            grid = full.ravel()[:n].reshape(n, 1)
+            self._compact = panel < 1.5
+        else:
+            fig, grid = get_figure_axes(axes, n, 1, what="DeadUnitsDisplay")
+            self._compact = False
         for layer, ax in zip(self.layers_, grid[:, 0], strict=True):
             self._plot_layer(ax, self.report_[self.report_["layer"] == layer])
         handles: dict = {}
@@ -250,8 +275,24 @@ class DeadUnitsDisplay:
         frac = rows["active_fraction"].to_numpy(dtype=float)
         dead = rows["dead"].to_numpy(dtype=bool)
         sat = rows["saturated"].to_numpy(dtype=bool)
-        colors = np.where(sat, "tab:orange", "tab:blue")
-        ax.bar(units, frac, width=0.8, color=colors, label="active fraction")
+        if len(units) <= 128:
+            colors = np.where(sat, "tab:orange", "tab:blue")
+            ax.bar(units, frac, width=0.8, color=colors, label="active fraction")
+        else:
+            # Hundreds of bar patches take seconds to draw; one filled step
+            # outline per colour shows the same heights.
+            edges = np.append(units, units[-1] + 1) - 0.5
+            ax.stairs(
+                np.where(sat, 0.0, frac),
+                edges,
+                fill=True,
+                color="tab:blue",
+                label="active fraction",
+            )
+            if sat.any():
+                ax.stairs(
+                    np.where(sat, frac, 0.0), edges, fill=True, color="tab:orange"
+                )
         if sat.any():
             # Proxy so the legend shows the orange meaning once.
             ax.bar([], [], color="tab:orange", label="saturated")
@@ -272,7 +313,15 @@ class DeadUnitsDisplay:
             )
         layer = rows["layer"].iloc[0]
         kind = "channel" if layer in self.channel_layers else "unit"
-        title = f"{layer}: {int(dead.sum())} of {len(units)} {kind}s dead"
+        rule = rows["rule"].iloc[0] if "rule" in rows else "relu"
+        if rule in ("relu", "negative_slope"):
+            title = f"{layer}: {int(dead.sum())} of {len(units)} {kind}s dead"
+        elif rule == "saturation":
+            title = f"{layer}: {len(units)} {kind}s, judged by saturation"
+        else:
+            title = f"{layer}: {len(units)} {kind}s, {self.rule_texts_.get(layer, 'no dead rule')}"
+        if rule == "relu" and "assumed" in self.rule_texts_.get(layer, ""):
+            title += " (ReLU assumed after it)"
         if layer in self.negative_slope_layers_:
             title += (
                 f" · {self.negative_slope_layers_[layer]}: dead = never > "
@@ -283,11 +332,15 @@ class DeadUnitsDisplay:
         )
         if bounded or sat.any():
             title += f", {int(sat.sum())} saturated"
-        ax.set_title(title, loc="left", fontsize="medium")
+        small = getattr(self, "_compact", False)
+        ax.set_title(title, loc="left", fontsize="small" if small else "medium")
         ax.set_ylim(0, 1.05)
         ax.set_xlim(units.min() - 0.6, units.max() + 0.6)
-        ax.set_ylabel("active fraction")
-        ax.set_xlabel(f"{kind} index")
+        ax.set_ylabel("active" if small else "active fraction")
+        ax.set_xlabel(f"{kind} index", fontsize="small" if small else None)
+        if small:
+            ax.set_yticks([0, 1])
+            ax.tick_params(labelsize="small")
         step = tick_step(len(units), 25)
         ax.set_xticks(units[::step])
         ax.grid(axis="y", alpha=0.3)

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 
 from .. import analysis
+from ..samples import n_samples, take_samples
 from . import _feature_map_layout as layout
 from .base import (
     check_indices,
@@ -18,23 +19,6 @@ from .base import (
 )
 
 __all__ = ["FeatureMapDisplay"]
-
-
-def _select_rows(X, rows: np.ndarray):
-    """The chosen samples of X, in the same container type."""
-    import pandas as pd
-    import torch
-
-    if isinstance(X, pd.DataFrame):
-        return X.iloc[rows]
-    if isinstance(X, torch.Tensor):
-        return X[torch.as_tensor(rows)]
-    if isinstance(X, np.ndarray):
-        return X[rows]
-    raise TypeError(
-        "FeatureMapDisplay.from_estimator needs X as an array, tensor or DataFrame "
-        f"(to pick samples and draw them), got {type(X).__name__}."
-    )
 
 
 def _sample_indices(samples, n: int) -> np.ndarray:
@@ -259,8 +243,10 @@ class FeatureMapDisplay:
         Parameters
         ----------
         net : fitted Inspectable skorch net
-        X : ndarray, tensor or DataFrame
-            Input samples; the chosen ones are also drawn as images.
+        X : array-like, dict, SliceDict or Dataset
+            Input samples, anything the net's ``predict`` accepts. When X
+            is an array, tensor or DataFrame the chosen samples are also
+            drawn as images.
         y : array-like of shape (n_samples,), optional
             True classes, for the row labels.
         layers : str or list of str
@@ -272,7 +258,7 @@ class FeatureMapDisplay:
             Text for each class label in the row labels:
             ``class_names[label]``.
         show_input : bool, default=True
-            Draw the input image in the first column.
+            Draw the input image in the first column (array-like X only).
         image_shape : (int, int), optional
             Reshape flat inputs to this image size.
         channels, max_channels, scale
@@ -285,21 +271,26 @@ class FeatureMapDisplay:
         if layers is None:
             raise TypeError(missing_layers_message("FeatureMapDisplay", y))
         layers = [layers] if isinstance(layers, str) else list(layers)
-        n = len(X)
+        n = n_samples(X)
         rows = _sample_indices(samples, n)
-        X_sel = _select_rows(X, rows)
+        X_sel = take_samples(X, rows)
         maps = net.capture_layers(
             X_sel, layers, activation=None, flatten=False, batch_size=None
         )
         flat = [k for k, v in maps.items() if v.ndim != 4]
         if flat:
-            working = _layers_with_maps(net, _select_rows(X, rows[:1]))
+            working = _layers_with_maps(net, take_samples(X, rows[:1]))
             shapes = ", ".join(f"{k!r} -> {maps[k].shape[1:]}" for k in flat)
             raise ValueError(
                 f"FeatureMapDisplay needs layers with (N, C, H, W) outputs; {shapes}. "
                 f"Layers with feature maps: {working or 'none in this net'}."
             )
-        images = _as_images(X_sel, image_shape) if show_input else None
+        # Only array-like inputs are images; a dict of token ids or a
+        # Dataset has nothing to draw beside the maps.
+        drawable = isinstance(X_sel, np.ndarray) or any(
+            hasattr(X_sel, a) for a in ("detach", "iloc")
+        )
+        images = _as_images(X_sel, image_shape) if show_input and drawable else None
         labels = [f"#{r}" for r in rows]
         if y is not None:
             y = np.asarray(y)

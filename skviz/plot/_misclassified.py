@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis
+from ..samples import n_samples
 from .base import (
     annotate_cells,
-    capture_layer,
+    capture_units,
     class_label,
     get_figure_ax,
     labels_per_sample,
@@ -136,8 +137,8 @@ class MisclassifiedDisplay:
         **plot_kwargs
             ``annotate``, ``cmap`` for :meth:`plot`.
         """
-        y = labels_per_sample(y, len(X))
-        A = capture_layer(net, X, layer, activation=activation, batch_size=batch_size)
+        y = labels_per_sample(y, n_samples(X))
+        A = capture_units(net, X, layer, activation=activation, batch_size=batch_size)
         proba, y_pred, classes = _predictions(net, X)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return cls.from_predictions(

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import analysis
+from ..kinds import layer_kinds, units_first
 
 
 def get_figure_ax(ax=None, figsize=None):
@@ -298,6 +299,21 @@ def capture_layer(net, X, layer: str, *, activation=None, batch_size=None):
     return net.capture_layers(
         X, [layer], activation=activation, flatten=False, batch_size=batch_size
     )[layer]
+
+
+def capture_units(net, X, layer: str, *, activation=None, batch_size=None):
+    """:func:`capture_layer` with the units on axis 1.
+
+    A 3-D sequence output ``(n, T, H)`` of a features-last layer (Linear,
+    LayerNorm, LSTM, attention...) comes back as ``(n, H, T)``, so that
+    per-unit summaries see its H features, each over the T positions (see
+    :mod:`skviz.kinds`); conv outputs ``(n, C, ...)`` are unchanged.
+    """
+    A = capture_layer(net, X, layer, activation=activation, batch_size=batch_size)
+    if np.ndim(A) != 3:
+        return A
+    kinds = layer_kinds(net, X, [layer], activation=activation, ndims={layer: 3})
+    return units_first({layer: A}, kinds)[layer]
 
 
 def missing_layers_message(what: str, y) -> str:
