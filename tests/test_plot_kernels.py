@@ -9,6 +9,30 @@ from skviz.plot import KernelGridDisplay
 from tests._plot_helpers import no_new_figures
 
 
+def text_boxes(fig):
+    """Every visible text of the figure (labels, ticks, titles, numbers) and
+    its box in display pixels, as drawn."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = []
+    for ax in fig.axes:
+        texts += [*ax.texts, *ax.get_xticklabels(), *ax.get_yticklabels()]
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label]
+    texts = [t for t in texts if t.get_visible() and t.get_text()]
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+
+
+def assert_no_overlaps(fig):
+    boxes = text_boxes(fig)
+    clashes = [
+        (a, b)
+        for i, (a, box_a) in enumerate(boxes)
+        for b, box_b in boxes[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+    assert not clashes, clashes[:5]
+
+
 def test_kernel_grid_shared_scale_matches_weights(digits_fit):
     net, _, _ = digits_fit
     disp = net.plot_kernels("cnn1")
@@ -99,8 +123,18 @@ def test_first_layer_kernels_wrap_near_square_and_numbers_only_when_readable():
     assert all(t.get_text().startswith("out") for t in disp.ax_.texts)
     disp = KernelGridDisplay.from_weights(W5, annotate=True)
     assert len(disp.ax_.texts) == 16 + W5.size
-    # a small axes of the caller's: no numbers either
+    # a small axes of the caller's: no numbers, and "out k" does not fit
+    # above 3-pixel kernels either: the rows and columns are labelled instead
     _, ax = plt.subplots(figsize=(2, 2))
     disp = KernelGridDisplay.from_weights(W, ax=ax)
-    assert len(ax.texts) == 16
+    assert len(ax.texts) == 0
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows[0] == "out 0–3" and set(rows) <= {
+        "out 0–3",
+        "out 4–7",
+        "out 8–11",
+        "out 12–15",
+    }
+    assert "first of its row" in ax.get_xlabel().replace("\n", " ")
+    assert_no_overlaps(disp.figure_)
     plt.close("all")
