@@ -17,6 +17,7 @@ __all__ = [
     "GAP",
     "Mosaic",
     "fit_step",
+    "keep_inside",
     "pixel_px",
     "text_px",
     "wrap_columns",
@@ -141,3 +142,19 @@ def wrap_text(text, width: float) -> None:
     lines = content.splitlines()
     chars = max(12, int(max(map(len, lines)) * width / box.width))
     text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))
+
+
+def keep_inside(title, ax, fig) -> bool:
+    """Shift an axes title sideways into the figure; True when it moved.
+
+    A title wider than a narrow mosaic (a tall column of tiles beside its
+    colour bar) is centred on the mosaic and can run off the figure's edge.
+    """
+    box, page = title.get_window_extent(), fig.bbox
+    shift = max(page.x0 - box.x0, 0.0) or min(page.x1 - box.x1, 0.0)
+    if not shift or box.width > page.width:
+        return False
+    width = ax.get_window_extent().width
+    x, y = title.get_position()
+    title.set_position((x + shift / width, y))
+    return True

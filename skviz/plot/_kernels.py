@@ -300,6 +300,7 @@ class KernelGridDisplay:
                 "mosaic shows three; use mode='channels' to read the numbers."
             )
         lines = self._title_lines()
+        own = ax is None
         fig, ax = get_figure_ax(ax, figsize=self._figsize(lines))
         im = self._draw_rgb(ax) if rgb else self._draw_tiles(ax, fig, cmap)
         ax.set_title("\n".join(lines), fontsize="medium")
@@ -311,7 +312,8 @@ class KernelGridDisplay:
         # Labels and numbers are chosen from the size the axes really get;
         # text wider than a caller's small axes is wrapped.
         fig.draw_without_rendering()
-        mosaic.wrap_text(ax.title, ax.get_window_extent().width)
+        if not own:  # ours is sized for the title
+            mosaic.wrap_text(ax.title, ax.get_window_extent().width)
         if self._mosaic.wrap and self._tile_labels_fit(ax):
             self._label_tiles(ax)
         else:
@@ -323,6 +325,9 @@ class KernelGridDisplay:
             # The labels took room from the mosaic: fit them again. Fewer
             # labels only give the mosaic room back.
             self._axis_labels(ax)
+        if mosaic.keep_inside(ax.title, ax, fig):
+            fig.draw_without_rendering()
+            mosaic.keep_inside(ax.title, ax, fig)
         if annotate is None:
             annotate = not rgb and self._numbers_fit(ax)
         if annotate:
