@@ -379,3 +379,5 @@ def test_unknown_layer_gets_the_engines_message(resnet, digits_fit):
     # a weight has no calls: the module's own name is asked for
     with pytest.raises(ValueError, match=r"pass 'conv1', not 'conv1@0'"):
         resnet.plot_kernels("conv1@0")
+    with pytest.raises(TypeError, match="layer must be a str"):
+        resnet.plot_kernels(1)

@@ -233,6 +233,8 @@ class KernelGridDisplay:
         from torch import nn
 
         known = net.layer_names()
+        if not isinstance(layer, str):
+            raise TypeError(f"layer must be a str, got {type(layer).__name__}.")
         ref = LayerRef.parse(layer, known)
         # The engine's words for an unknown layer, as transform_layer says them.
         check_module_names([ref.module], known)
