@@ -333,6 +333,7 @@ class KernelGridDisplay:
         if annotate is None:
             annotate = not rgb and self._numbers_fit(ax)
         if annotate:
+            before = len(ax.texts)
             for a in range(len(self.out_channels_)):
                 for b in range(len(self.in_channels_)):
                     annotate_cells(
@@ -343,6 +344,9 @@ class KernelGridDisplay:
                         origin=self._mosaic.origin(a, b),
                         fontsize=_NUMBER_SIZE,
                     )
+            # inside the mosaic: nothing for the layout to make room for
+            for text in ax.texts[before:]:
+                text.set_in_layout(False)
         self.figure_, self.ax_ = fig, ax
         return self
 
