@@ -359,14 +359,20 @@ class PlotMethodsMixin:
         *,
         out_channels: Sequence[int] | None = None,
         in_channels: Sequence[int] | None = None,
+        mode: Literal["auto", "rgb", "channels"] = "auto",
         scale: Literal["shared", "kernel"] = "shared",
-        max_out: int = 32,
+        max_out: int | None = None,
         max_in: int = 16,
         ax=None,
         annotate: bool | None = None,
         cmap: str = "RdBu_r",
     ):
         """Kernels of a Conv2d layer as one mosaic of small images.
+
+        A first layer on colour images (3 input channels) gets the classic
+        picture: each kernel one small colour image, its input channels as
+        red, green and blue. Other layers get one tile per output and
+        input channel.
 
         Parameters
         ----------
@@ -375,20 +381,27 @@ class PlotMethodsMixin:
         out_channels, in_channels : sequence of int, optional
             Which kernels to draw; by default all, or the first ``max_out``
             / ``max_in`` when there are more (the title says so).
+        mode : {"auto", "rgb", "channels"}, default="auto"
+            ``"rgb"``: one colour image per output channel, input channels
+            as red, green and blue, in a near-square grid (needs 3 drawn
+            input channels). ``"channels"``: one tile per (output, input)
+            channel with a colour bar. ``"auto"``: ``"rgb"`` for a layer
+            with 3 input channels and ``groups=1``, else ``"channels"``.
         scale : {"shared", "kernel"}, default="shared"
             One symmetric colour scale for all kernels, so that they
             compare, or each kernel scaled to its own largest absolute
             weight, so that weak kernels show their pattern too.
-        max_out : int, default=32
-            Output channels drawn at most when ``out_channels`` is None.
+        max_out : int, optional
+            Output channels drawn at most when ``out_channels`` is None:
+            by default 100 in ``"rgb"`` mode, 32 in ``"channels"`` mode.
         max_in : int, default=16
             Input channels drawn at most when ``in_channels`` is None.
         %(ax)s
         annotate : bool, optional
-            Write each weight in its pixel; by default when at most 300
-            pixels.
+            Write each weight in its pixel (``"channels"`` mode); by
+            default when every number fits its pixel as drawn.
         cmap : str, default="RdBu_r"
-            A diverging colour map (white is 0).
+            A diverging colour map (white is 0) for ``"channels"`` mode.
 
         Returns
         -------

@@ -214,3 +214,100 @@ def test_gray_per_map_scale_has_colour_bars_and_no_white_zero():
     default = FeatureMapDisplay.from_activations({"conv": conv}, scale="map")
     assert "0 = white" in default.figure_._suptitle.get_text()
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------
+# resnet18 scale: long layer names, many panels, readable sizes
+# ---------------------------------------------------------------------------
+
+
+def _visible_text_boxes(fig):
+    """The titles, labels and texts that the figure draws, with their boxes."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [*fig.texts]
+    for ax in fig.axes:
+        texts += [ax.title, *ax.texts]
+        texts += [ax.xaxis.label, ax.yaxis.label]
+    unique = {id(t): t for t in texts if t.get_visible() and t.get_text()}
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in unique.values()]
+
+
+def _assert_texts_apart_and_inside(fig):
+    boxes = _visible_text_boxes(fig)
+    clashes = [
+        (a, b)
+        for i, (a, box_a) in enumerate(boxes)
+        for b, box_b in boxes[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+    assert not clashes, clashes[:3]
+    page = fig.bbox
+    outside = [
+        t for t, box in boxes if box.x0 < page.x0 - 0.5 or box.x1 > page.x1 + 0.5
+    ]
+    assert not outside, outside
+
+
+@pytest.fixture(scope="module")
+def resnet_maps():
+    """ResNet18Like's maps for 3 x 64 x 64 digits, without a forward pass
+    per test: ``{layer: (5, C, H, W)}`` and the input images."""
+    import torch
+    from _zoo import ResNet18Like
+    from sklearn.datasets import load_digits
+
+    from skviz import InspectableNeuralNetClassifier
+
+    images = load_digits().images[:5].astype(np.float32) / 16
+    X = torch.nn.functional.interpolate(torch.from_numpy(images)[:, None], size=64)
+    X = X.repeat(1, 3, 1, 1).numpy()
+    net = InspectableNeuralNetClassifier(ResNet18Like).initialize()
+    layers = ["conv1", "layer1.0.relu@1", "layer2.0.downsample.1", "layer4"]
+    return net.transform_layers(X, layers), X
+
+
+def test_long_layer_names_never_run_into_the_next_title(resnet_maps):
+    maps, X = resnet_maps
+    disp = FeatureMapDisplay.from_activations(
+        {k: maps[k] for k in ("conv1", "layer2.0.downsample.1")},
+        images=np.moveaxis(X, 1, -1),
+    )
+    # a short name in every panel's title; a long one once, above the
+    # first panel's, over the layer's width
+    assert disp.axes_[0, 1].get_title() == "conv1\nch 0"
+    first = disp.axes_[0, 9]
+    assert first.get_title() == "ch 0" and disp.axes_[0, 10].get_title() == "ch 1"
+    assert [t.get_text() for t in first.texts] == ["layer2.0.downsample.1"]
+    assert not disp.axes_[0, 10].texts
+    _assert_texts_apart_and_inside(disp.figure_)
+    # on a caller's narrow axes too
+    fig, axes = plt.subplots(2, 4, figsize=(4, 2.5), layout="constrained")
+    disp = FeatureMapDisplay.from_activations(
+        {"layer2.0.downsample.1": maps["layer2.0.downsample.1"][:2]},
+        channels=[0, 1, 2, 3],
+        axes=axes,
+    )
+    assert [ax.get_title() for ax in axes[0]] == ["ch 0", "ch 1", "ch 2", "ch 3"]
+    _assert_texts_apart_and_inside(fig)
+
+
+def test_resnet_layers_at_defaults_stay_readable(resnet_maps):
+    maps, X = resnet_maps
+    disp = FeatureMapDisplay.from_activations(
+        {k: maps[k] for k in ("layer1.0.relu@1", "layer4")},
+        images=np.moveaxis(X, 1, -1),
+    )
+    fig = disp.figure_
+    assert max(fig.get_size_inches()) * fig.dpi < 2000
+    assert disp.channels_ == {
+        "layer1.0.relu@1": list(range(8)),
+        "layer4": list(range(8)),
+    }
+    assert "first 8 of 64 channels of layer1.0.relu@1" in fig.get_suptitle()
+    assert "first 8 of 512 channels of layer4" in fig.get_suptitle()
+    # 2 x 2 maps of layer4 drawn as they are, pixel for pixel
+    np.testing.assert_array_equal(
+        disp.axes_[4, 16].images[0].get_array(), maps["layer4"][4, 7]
+    )
+    _assert_texts_apart_and_inside(fig)

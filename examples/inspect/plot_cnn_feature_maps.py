@@ -78,9 +78,12 @@ disp = net.plot_feature_maps(X_test, y_test, ["cnn1", "act1", "pool1"], samples=
 # %%
 # Kernels as images
 # -----------------
-# Rows are output channels, columns input channels (one here: the digits
-# are grey). One symmetric colour scale for all kernels, so that they
-# compare; ``scale="kernel"`` scales each to its own largest weight.
+# One tile per output and input channel; with one input channel (the
+# digits are grey) the kernels wrap into a near-square grid. A first layer
+# on colour images gets one colour image per kernel instead, its input
+# channels as red, green and blue (``mode="rgb"``). One symmetric colour
+# scale for all kernels, so that they compare; ``scale="kernel"`` scales
+# each to its own largest weight.
 disp = net.plot_kernels("cnn1")
 
 # %%

@@ -7,7 +7,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["MAPS_PER_ROW", "PANEL", "bands", "colorbar", "map_limits"]
+__all__ = [
+    "MAPS_PER_ROW",
+    "PANEL",
+    "bands",
+    "colorbar",
+    "fits_panel",
+    "map_limits",
+    "name_above_title",
+]
 
 # A figure of our own holds at most this many maps side by side (plus the
 # input image on the left): max_channels=8 fits one layer on a row, and the figure
@@ -76,3 +84,40 @@ def colorbar(fig, span: np.ndarray, layer: str, colormap, limits, map_limits) ->
     bar = fig.colorbar(mappable, label=f"{layer} (each map / its max |value|)", **kw)
     ticks = [-1.0, 0.0, 1.0] if signed else [0.0, 1.0]
     bar.set_ticks(ticks, labels=["−max", "0", "+max"] if signed else ["0", "max"])
+
+
+def fits_panel(ax, text: str, fontsize, panels: int = 1) -> bool:
+    """Whether ``text`` over ``panels`` panels from ``ax`` on keeps clear of
+    the titles of the panels beyond them."""
+    probe = ax.text(0, 0, text, fontsize=fontsize, transform=ax.transAxes)
+    try:
+        width = probe.get_window_extent().width
+    finally:
+        probe.remove()
+    fig = ax.figure
+    if fig.get_layout_engine() is not None:
+        # A figure laid out by matplotlib (ours): panels about PANEL inches
+        # apart; the axes' positions are only final once the layout has run.
+        room = panels * PANEL * fig.dpi
+    else:
+        room = panels * ax.get_position().width * fig.bbox.width
+    return width <= 0.85 * room
+
+
+def name_above_title(ax, text: str, fontsize) -> None:
+    """``text`` on a line of its own above the title of ``ax``, from its left
+    edge on (it may reach over the next panels, whose titles are one line)."""
+    import matplotlib as mpl
+    from matplotlib.font_manager import FontProperties
+
+    points = FontProperties(size=fontsize).get_size_in_points()
+    ax.annotate(
+        text,
+        (0, 1),
+        xycoords="axes fraction",
+        xytext=(0, mpl.rcParams["axes.titlepad"] + 1.4 * points),
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
+        fontsize=fontsize,
+    )

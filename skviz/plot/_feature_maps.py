@@ -363,6 +363,14 @@ class FeatureMapDisplay:
             colormap = mpl.colormaps[cmap or self._cmaps[layer]].with_extremes(
                 bad="0.6"
             )
+            # A name wider than a panel would run into its neighbours' titles:
+            # then it is written once, above the titles of the layer's maps,
+            # when it fits their width (the colour bar names the layer too).
+            named = layout.fits_panel(grid[0, col], layer, "small")
+            if not named and layout.fits_panel(
+                grid[0, col], layer, "small", panels=len(chans)
+            ):
+                layout.name_above_title(grid[0, col], layer, "small")
             for j, c in enumerate(chans):
                 for i in range(n_rows):
                     lo, hi = (
@@ -377,7 +385,9 @@ class FeatureMapDisplay:
                         vmax=hi,
                         interpolation="nearest",
                     )
-                grid[0, col + j].set_title(f"{layer}\nch {c}", fontsize="small")
+                grid[0, col + j].set_title(
+                    f"{layer}\nch {c}" if named else f"ch {c}", fontsize="small"
+                )
             layout.colorbar(
                 fig,
                 grid[:, col : col + len(chans)],
@@ -391,6 +401,11 @@ class FeatureMapDisplay:
             if ax.images:
                 ax.set_xticks([])
                 ax.set_yticks([])
+                # Hidden axes (the frame stays) are skipped by the layout:
+                # a figure of 100+ panels lays out several times faster.
+                ax.xaxis.set_visible(False)
+                if not ax.get_ylabel():
+                    ax.yaxis.set_visible(False)
         if axes is None:
             fig.suptitle("\n".join(title))
         self.figure_, self.axes_, self.ax_ = fig, grid, grid[0, 0]
