@@ -214,7 +214,7 @@ class DeadUnitsDisplay:
             # shorter panels, so the figure stays under ~2,000 px.
             ncols = 1 if n <= 12 else 2 if n <= 40 else 3
             nrows = -(-n // ncols)
-            panel = 2.0 if nrows <= 4 else max(0.8, 14.0 / nrows)
+            panel = min(2.0, max(0.8, 14.0 / nrows))
             fig, full = get_figure_axes(
                 None,
                 nrows,
