@@ -56,8 +56,13 @@ def test_weight_heatmap_errors_name_working_layers(digits_fit, wine_fit):
     net, _, _ = digits_fit
     with pytest.raises(ValueError, match=r"'cnn1' is Conv2d.*\['fc1', 'fc2'\]"):
         net.plot_weights("cnn1")
-    with pytest.raises(ValueError, match="Did you mean"):
+    # A typo gets the engine's message, word for word (issue 13).
+    with pytest.raises(ValueError) as engine:
+        net.transform_layer(np.zeros((1, 1, 8, 8), dtype=np.float32), "fc")
+    with pytest.raises(ValueError) as weights:
         net.plot_weights("fc")
+    assert str(weights.value) == str(engine.value)
+    assert "Did you mean 'fc2', 'fc1'?" in str(weights.value)
     with pytest.raises(ValueError, match="2-D"):
         WeightHeatmapDisplay.from_weights(np.ones(3))
 

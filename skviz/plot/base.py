@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import analysis
 from ..kinds import layer_kinds, units_first
+from ..layers import check_module_names
 
 
 def get_figure_ax(ax=None, figsize=None):
@@ -230,11 +231,10 @@ def layers_of_type(module, types) -> list[str]:
 def layer_module(net, layer: str, types, kind: str, what: str):
     """Submodule ``layer`` of a fitted net, checked to be one of ``types``.
 
-    Errors name the layers that would work, so the caller can fix the call
-    without listing layers by hand.
+    An unknown name gets the capture engine's message (close matches, how
+    to list the layers); a layer of the wrong type names the layers that
+    would work.
     """
-    import difflib
-
     module = net.inspected_module()
     if not isinstance(layer, str):
         raise TypeError(f"layer must be a str, got {type(layer).__name__}.")
@@ -245,10 +245,8 @@ def layer_module(net, layer: str, types, kind: str, what: str):
         if suitable
         else f"This net has no {kind} layer."
     )
-    if layer not in modules:
-        close = difflib.get_close_matches(layer, list(modules), n=3)
-        near = f" Did you mean {close}?" if close else ""
-        raise ValueError(f"No layer named {layer!r}.{near} {options}")
+    # The engine's words for an unknown layer, as transform_layer says them.
+    check_module_names([layer], list(modules))
     found = modules[layer]
     if not isinstance(found, types):
         raise ValueError(
