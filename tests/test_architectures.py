@@ -278,3 +278,32 @@ def test_bert_outputs_equal_cloning_hooks():
         np.testing.assert_allclose(D[ref], expected.numpy(), rtol=1e-5, atol=1e-6)
     assert D["bert.pooler"].shape == (10, 16)
     assert math.isclose(float(np.abs(D["bert.pooler"]).max()) <= 1.0, 1.0)
+
+
+def test_bert_dead_unit_defaults_are_its_activations():
+    pytest.importorskip("transformers")
+    from skviz import reports
+
+    X, y = tokens(n=10, steps=5)
+    net = make_net(_TinyBert, max_epochs=1, lr=0.01).fit(X, y)
+    layers = reports.default_report_layers(net, X)
+    # The GELU of each layer's intermediate block and the pooler's Tanh;
+    # never position_embeddings, whose output does not depend on the batch.
+    assert layers == [
+        "bert.encoder.layer.0.intermediate.intermediate_act_fn",
+        "bert.encoder.layer.1.intermediate.intermediate_act_fn",
+        "bert.pooler.activation",
+    ]
+    report = net.dead_units_report(X)
+    assert report.attrs["rules"] == {
+        layers[0]: "negative_slope",
+        layers[1]: "negative_slope",
+        layers[2]: "saturation",
+    }
+    # Sequence outputs: the 32 intermediate features are the units.
+    assert (report["layer"] == layers[0]).sum() == 32
+    A = net.transform_layer(X, layers[0])
+    np.testing.assert_allclose(
+        report[report.layer == layers[0]]["active_fraction"],
+        (A > 0).any(axis=1).mean(axis=0),
+    )

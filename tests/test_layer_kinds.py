@@ -47,6 +47,8 @@ def residual():
         ("GELU", "negative_slope"),
         ("SiLU", "negative_slope"),
         ("Hardswish", "negative_slope"),
+        ("GELUActivation", "negative_slope"),
+        ("NewGELUActivation", "negative_slope"),
         ("Tanh", "saturation"),
         ("Sigmoid", "saturation"),
         ("Linear", "none"),

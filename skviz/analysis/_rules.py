@@ -74,6 +74,10 @@ def dead_rule(kind: str | None) -> DeadRule:
         * ``"none"``: everything else (linear, conv, normalisation,
           embedding, attention, recurrent outputs, unknown modules); no
           unit is marked.
+
+        Other class names that contain one of these function names
+        (Hugging Face's ``GELUActivation``, ``NewGELUActivation``) are
+        judged as that function.
     """
     name = (kind or "").lower()
     if name in _RELU:
@@ -81,6 +85,14 @@ def dead_rule(kind: str | None) -> DeadRule:
     if name in _NEGATIVE_SLOPE:
         return "negative_slope"
     if name in _SATURATION:
+        return "saturation"
+    # Libraries name their own modules after the function: Hugging Face's
+    # GELUActivation, NewGELUActivation, SiLUActivation...
+    if any(word in name for word in ("gelu", "silu", "swish", "mish", "leaky")):
+        return "negative_slope"
+    if "relu" in name:
+        return "relu"
+    if "tanh" in name or "sigmoid" in name:
         return "saturation"
     return "none"
 
