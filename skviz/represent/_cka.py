@@ -31,7 +31,9 @@ def _check_options(estimator, max_bytes) -> None:
         raise ValueError(f"max_bytes must be a non-negative int, got {max_bytes!r}.")
 
 
-def _streamed_layers(widths: Sequence[int], estimator: str, max_bytes: int) -> list[int]:
+def _streamed_layers(
+    widths: Sequence[int], estimator: str, max_bytes: int
+) -> list[int]:
     """Layers whose pairs get the exact streamed estimator.
 
     ``"auto"`` takes layers narrowest first while their cross-covariances

@@ -41,14 +41,18 @@ def unbiased_hsic(K: np.ndarray, L: np.ndarray) -> float:
     L = np.array(L, dtype=np.float64)
     n = K.shape[0]
     if K.shape != (n, n) or L.shape != (n, n):
-        raise ValueError(f"K and L must be square of one size, got {K.shape}, {L.shape}.")
+        raise ValueError(
+            f"K and L must be square of one size, got {K.shape}, {L.shape}."
+        )
     if n < 4:
         raise ValueError(f"the unbiased HSIC needs at least 4 samples, got {n}.")
     np.fill_diagonal(K, 0.0)
     np.fill_diagonal(L, 0.0)
     k1, l1 = K.sum(axis=0), L.sum(axis=0)
     value = (
-        np.sum(K * L) + k1.sum() * l1.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (k1 @ l1)
+        np.sum(K * L)
+        + k1.sum() * l1.sum() / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * (k1 @ l1)
     )
     return float(value / (n * (n - 3)))
 

@@ -183,7 +183,8 @@ def probe_layers(
     frame = pd.DataFrame(rows)
     frame.attrs.update(
         {
-            "scoring": scoring if isinstance(scoring, str) or scoring is None
+            "scoring": scoring
+            if isinstance(scoring, str) or scoring is None
             else repr(scoring),
             "estimator": repr(probe),
             "n_splits": splitter.get_n_splits(values, y),
