@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
 import numpy as np
 
 from ._dask import check_dask_input, is_dask_array
