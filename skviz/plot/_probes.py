@@ -92,10 +92,11 @@ class ProbeDisplay:
         n = len(frame)
         fig, ax = get_figure_ax(ax, figsize=(min(3.2 + 0.7 * n, 12.0), 3.8))
         self.figure_, self.ax_ = fig, ax
+        depth = frame["depth"].to_numpy(dtype=int)
         ax.errorbar(
-            frame["depth"],
-            frame["mean_score"],
-            yerr=frame["std_score"],
+            depth,
+            frame["mean_score"].to_numpy(dtype=float),
+            yerr=frame["std_score"].to_numpy(dtype=float),
             marker="o",
             capsize=4,
             color="C0",
@@ -104,7 +105,7 @@ class ProbeDisplay:
             f"{layer}\n({width})"
             for layer, width in zip(frame["layer"], frame["n_features"], strict=True)
         ]
-        ax.set_xticks(frame["depth"], labels, fontsize=8)
+        ax.set_xticks(depth, labels, fontsize=8)
         ax.set_xlabel("depth: layer (features)")
         scoring = frame.attrs.get("scoring") or "score"
         ax.set_ylabel(f"probe {scoring} (mean ± std over folds)")

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..layers import LayerRef, check_module_names
 from ..reports import default_report_layers
 
 Pool = Literal["flatten", "mean", "max"]
@@ -43,6 +44,8 @@ def layers_in_order(net, X, layers: Sequence[str] | None) -> list[str]:
         raise ValueError("layers is empty; pass at least one layer name or None.")
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers contains duplicates: {layers}.")
+    known = net.layer_names()
+    check_module_names([LayerRef.parse(n, known).module for n in layers], known)
     order = {}
     for position, info in enumerate(net.layer_info(sample)):
         order.setdefault(info.ref, position)

@@ -169,7 +169,7 @@ def probe_layers(
         result = cross_validate(
             clone(probe), values, y, cv=splitter, scoring=scoring, n_jobs=n_jobs
         )
-        scores[layer] = result["test_score"]
+        scores[layer] = [float(s) for s in result["test_score"]]
         rows.append(
             {
                 "layer": layer,
