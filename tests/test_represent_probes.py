@@ -81,7 +81,7 @@ def test_estimator_cv_and_scoring_are_used(split):
 
 
 def test_regressor_nets_get_a_ridge_probe(wine):
-    X, y = wine
+    X, _ = wine
     target = X[:, 0] * 2 + X[:, 1]
     torch.manual_seed(0)
     net = InspectableNeuralNetRegressor(
