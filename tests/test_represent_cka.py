@@ -171,7 +171,7 @@ def test_minibatch_estimator_sums_unbiased_hsic_of_each_batch(fitted):
 def test_auto_takes_the_minibatch_estimator_for_layers_too_wide(fitted):
     net, X, _ = fitted
     # Room for the covariances of dense1 and output (10 + 3 features) only.
-    result = cka(net, X, LAYERS, max_bytes=8 * 13 * 14)
+    result = cka(net, X, LAYERS, max_bytes=CovarianceCKA.nbytes([10, 3]))
     kinds = pd.DataFrame(result.attrs["estimators"])
     assert result.attrs["estimator"] == "mixed"
     assert kinds.loc["dense1", "output"] == "linear"

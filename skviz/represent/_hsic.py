@@ -68,6 +68,15 @@ def _ratio(cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray) -> np.ndar
 class CovarianceCKA:
     """Exact linear CKA between groups of features, streamed over batches.
 
+    Every row is shifted by one fixed vector ``c`` (the first batch's mean,
+    in the activations' precision), and the sums ``S = sum (z - c)(z - c)^T``
+    and ``s = sum (z - c)`` are kept; the centred cross-products are then
+    ``S - s s^T / n`` for any ``c``. A shift near the mean keeps the
+    products small next to the spread, so the subtraction loses nothing.
+    Products run in the activations' own precision (a float32 GEMM is twice
+    as fast as a float64 one, and this is the costly step) into a buffer
+    added to the float64 sums every few thousand rows.
+
     Parameters
     ----------
     widths : sequence of int
@@ -75,81 +84,114 @@ class CovarianceCKA:
         arrays in this order.
     """
 
+    #: Rows summed in the activations' precision before the float64 sums.
+    FLUSH_ROWS = 8192
+
     def __init__(self, widths: Sequence[int]):
         self.widths = [int(w) for w in widths]
         self.offsets = np.concatenate([[0], np.cumsum(self.widths)]).astype(int)
         total = int(self.offsets[-1])
         self.n = 0
-        self.mean = torch.zeros(total, dtype=torch.float64)
+        self.shift: torch.Tensor | None = None
+        self.sums = torch.zeros(total, dtype=torch.float64)
         # Only blocks (i, j) with i <= j are filled: half the work.
-        self.m2 = torch.zeros((total, total), dtype=torch.float64)
+        self.products = torch.zeros((total, total), dtype=torch.float64)
+        self._buffer: torch.Tensor | None = None
+        self._pending = 0
+        self._rows: torch.Tensor | None = None
 
     @staticmethod
     def nbytes(widths: Sequence[int]) -> int:
-        """Memory of the accumulator for these widths."""
+        """Memory of the accumulator for these widths (float64 sums, float32 buffer)."""
         total = int(sum(widths))
-        return 8 * total * (total + 1)
+        return 12 * total * total + 16 * total
 
     def update(self, arrays: Sequence[np.ndarray]) -> None:
         rows = arrays[0].shape[0]
         if rows == 0:
             return
-        Z = torch.from_numpy(
-            np.concatenate([np.asarray(a).reshape(rows, -1) for a in arrays], axis=1)
+        dtype = (
+            torch.float64
+            if any(a.dtype == np.float64 for a in arrays)
+            else (torch.float32)
         )
-        batch_mean = Z.mean(dim=0, dtype=torch.float64)
-        # Products in the activations' own precision (float32 GEMM is twice
-        # as fast); centring first keeps their magnitude, and so their
-        # rounding, small. Sums are float64.
-        # Centred in float64 before rounding: a layer whose mean is large next
-        # to its spread would otherwise keep the rounding of the mean in
-        # every row.
-        Zc = (Z.to(torch.float64) - batch_mean).to(Z.dtype)
-        delta = batch_mean - self.mean
-        n_a, n_b = self.n, rows
-        weight = n_a * n_b / (n_a + n_b)
+        total = int(self.offsets[-1])
+        if self._rows is None or self._rows.shape[0] < rows:
+            self._rows = torch.empty((rows, total), dtype=dtype)
+        Z = self._rows[:rows]
+        for i, a in enumerate(arrays):
+            lo, hi = self.offsets[i], self.offsets[i + 1]
+            Z[:, lo:hi].copy_(torch.from_numpy(np.asarray(a).reshape(rows, -1)))
+        if self.shift is None:
+            self.shift = Z.mean(dim=0, dtype=torch.float64).to(dtype)
+            self._buffer = torch.zeros((total, total), dtype=dtype)
+        Z.sub_(self.shift)
+        self.sums += Z.sum(dim=0, dtype=torch.float64)
         for i in range(len(self.widths)):
             lo, hi = self.offsets[i], self.offsets[i + 1]
-            block = Zc[:, lo:hi].T @ Zc[:, lo:]
-            self.m2[lo:hi, lo:] += block.to(torch.float64)
-            if n_a:
-                self.m2[lo:hi, lo:] += weight * torch.outer(delta[lo:hi], delta[lo:])
-        self.mean += delta * (n_b / (n_a + n_b))
-        self.n += n_b
+            block = self._buffer[lo:hi, lo:]
+            block.addmm_(Z[:, lo:hi].T, Z[:, lo:])
+        self.n += rows
+        self._pending += rows
+        if self._pending >= self.FLUSH_ROWS:
+            self._flush()
 
-    def _block(self, i: int, j: int) -> torch.Tensor:
+    def _flush(self) -> None:
+        if self._pending:
+            self.products += self._buffer
+            self._buffer.zero_()
+            self._pending = 0
+
+    @property
+    def m2(self) -> torch.Tensor:
+        """Centred cross-products ``sum (z - mean)(z - mean)^T`` (upper blocks)."""
+        self._flush()
+        if self.n == 0:
+            return self.products
+        return self.products - torch.outer(self.sums, self.sums) / self.n
+
+    @property
+    def mean(self) -> torch.Tensor:
+        if self.shift is None:
+            return self.sums
+        return self.shift.to(torch.float64) + self.sums / max(self.n, 1)
+
+    def _block(self, i: int, j: int, m2: torch.Tensor) -> torch.Tensor:
         i, j = min(i, j), max(i, j)
         o = self.offsets
-        return self.m2[o[i] : o[i + 1], o[j] : o[j + 1]]
+        return m2[o[i] : o[i + 1], o[j] : o[j + 1]]
 
-    def constant(self) -> np.ndarray:
+    def constant(self, m2: torch.Tensor | None = None) -> np.ndarray:
         """Whether each layer was constant over the samples seen."""
+        m2 = self.m2 if m2 is None else m2
+        mean = self.mean
         result = []
         for i in range(len(self.widths)):
             lo, hi = self.offsets[i], self.offsets[i + 1]
-            variance = float(torch.diagonal(self.m2[lo:hi, lo:hi]).sum())
-            scale = float((self.mean[lo:hi] ** 2).sum()) * self.n
+            variance = float(torch.diagonal(m2[lo:hi, lo:hi]).sum())
+            scale = float((mean[lo:hi] ** 2).sum()) * self.n
             result.append(variance <= CONSTANT_RTOL * scale)
         return np.asarray(result, dtype=bool)
 
-    def hsic(self, rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
-        """``||C_ij||_F^2`` for every pair (scaled HSIC; the scale cancels)."""
-        return np.array(
-            [[float((self._block(i, j) ** 2).sum()) for j in cols] for i in rows]
-        )
-
     def cka(self, rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
-        """Linear CKA of layers ``rows`` against layers ``cols``; 0 for a constant layer."""
+        """Linear CKA of layers ``rows`` against layers ``cols``; 0 for a constant layer.
+
+        ``||C_ij||_F^2 / sqrt(||C_ii||_F^2 ||C_jj||_F^2)`` with ``C_ij`` the
+        centred cross-products of layers i and j (the 1/n scales cancel).
+        """
         if self.n < 2:
             raise ValueError(
                 f"CKA needs at least 2 samples, got {self.n}: one sample has no "
                 "variance to compare."
             )
-        self_hsic = np.array(
-            [float((self._block(i, i) ** 2).sum()) for i in range(len(self.widths))]
-        )
-        self_hsic[self.constant()] = 0.0
-        cross = self.hsic(rows, cols)
+        m2 = self.m2
+
+        def hsic(i, j):
+            return float((self._block(i, j, m2) ** 2).sum())
+
+        self_hsic = np.array([hsic(i, i) for i in range(len(self.widths))])
+        self_hsic[self.constant(m2)] = 0.0
+        cross = np.array([[hsic(i, j) for j in cols] for i in rows])
         return _ratio(cross, self_hsic[list(rows)], self_hsic[list(cols)])
 
 
