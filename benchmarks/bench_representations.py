@@ -76,7 +76,7 @@ def gram_cka(net, X, layers, batch_size):
 
 
 def gram_max_rows(n_layers: int, budget: int = GRAM_BUDGET) -> int:
-    return int(math.isqrt(budget // (8 * (n_layers + 1))))
+    return math.isqrt(budget // (8 * (n_layers + 1)))
 
 
 def interleaved(calls: dict, repeat: int) -> dict[str, list[float]]:
