@@ -27,7 +27,7 @@ from .capture import (
 from .layers import LayerRef, ancestors_of, check_module_names
 from .progress import progress_bar
 
-__all__ = ["LayerBatch", "stream_layers"]
+__all__ = ["LayerBatch", "aligned", "stream_layers"]
 
 
 class LayerBatch(dict):

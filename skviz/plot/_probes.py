@@ -77,12 +77,15 @@ class ProbeDisplay:
         )
         return cls(probes).plot(ax=ax)
 
-    def plot(self, *, ax=None) -> ProbeDisplay:
+    def plot(self, *, ax=None, label: str | None = None) -> ProbeDisplay:
         """Mean score by depth, error bars of one standard deviation over folds.
 
         Parameters
         ----------
         ax : matplotlib Axes, optional
+            Several nets' probes can share one Axes (next colour each).
+        label : str, optional
+            The curve's name in a legend (several nets on one Axes).
 
         Returns
         -------
@@ -99,8 +102,10 @@ class ProbeDisplay:
             yerr=frame["std_score"].to_numpy(dtype=float),
             marker="o",
             capsize=4,
-            color="C0",
+            label=label,
         )
+        if label is not None:
+            ax.legend(fontsize=8)
         labels = [
             f"{layer}\n({width})"
             for layer, width in zip(frame["layer"], frame["n_features"], strict=True)
