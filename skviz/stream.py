@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
+import torch
 
 from ._dask import check_dask_input, is_dask_array
 from .capture import (
@@ -119,6 +120,7 @@ def _stream_array(net, X, names, act, flatten, batch_size, progress, offset=0):
     hints = net.__dict__.get("layer_batch_axes_", {})
     calls_memo = net.__dict__.setdefault("layer_calls_", {})
     known_calls = calls_memo.get(source.input_key, {})
+    outer = torch.is_grad_enabled()
     with (
         inspection_lock(net),
         inspection_session(module),
@@ -152,7 +154,12 @@ def _stream_array(net, X, names, act, flatten, batch_size, progress, offset=0):
                     dict(zip(names, arrays, strict=True)),
                 )
                 del ready[b_start, b_stop]
-                yield batch
+                # The caller runs with its own autograd mode while it holds a
+                # batch: a no_grad held across the yield would leak into its
+                # code, and streams finishing in another order than they
+                # started would restore each other's modes wrongly.
+                with torch.set_grad_enabled(outer):
+                    yield batch
         capture.finish(source.n)
         net._remember_targets(capture.targets)
         if source.input_key is not None and capture.observed_calls:

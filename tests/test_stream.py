@@ -140,3 +140,22 @@ def test_bad_names_fail_before_any_forward(net_and_X):
         with pytest.raises(ValueError, match="empty"):
             net.stream_layers(X, []).__enter__()
     assert counter.count == 0
+
+
+def test_autograd_mode_is_the_callers_in_the_loop_and_after(wine):
+    X, y = wine
+    a = make_net(WineClassifier, seed=0).fit(X, y)
+    b = make_net(WineClassifier, seed=1).fit(X, y)
+    assert torch.is_grad_enabled()
+    with (
+        a.stream_layers(X, ["dense0"], batch_size=64) as sa,
+        b.stream_layers(X, ["dense0"], batch_size=64) as sb,
+    ):
+        # Both streams end inside aligned(), a first: the order they started.
+        for _ in aligned(sa, sb):
+            assert torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
+    with torch.no_grad(), a.stream_layers(X, ["dense0"]) as batches:
+        for _ in batches:
+            assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
