@@ -203,7 +203,10 @@ def test_constant_layer_single_sample_and_nan(fitted):
     bad = X.copy()
     bad[3, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        cka(net, bad, LAYERS)
+        cka(net, bad, LAYERS, batch_size=2)
+    # Raised in the middle of the stream: hooks gone, autograd back on.
+    assert leftover_hooks(net.module_) == []
+    assert torch.is_grad_enabled()
 
 
 def test_errors_come_before_any_forward(fitted, wine):
@@ -280,3 +283,19 @@ def test_cka_between_a_net_and_itself_streams_it_once(fitted):
         result = cka_between(net, net, X, batch_size=50)
     np.testing.assert_allclose(np.diag(result.to_numpy()), 1.0, atol=1e-6)
     np.testing.assert_allclose(result.to_numpy(), cka(net, X, batch_size=50), atol=1e-9)
+
+
+def test_an_error_in_one_of_two_streams_leaves_both_nets_clean(wine):
+    X, y = wine
+    a = make_net(WineClassifier, seed=0).fit(X, y)
+    b = make_net(WineClassifier, seed=1).fit(X, y)
+    with torch.no_grad():
+        b.module_.dense1.bias[0] = float("nan")
+    with pytest.raises(ValueError, match="'dense1' gives NaN"):
+        cka_between(a, b, X, ["dense0"], ["dense1"], batch_size=16)
+    assert leftover_hooks(a.module_) == leftover_hooks(b.module_) == []
+    assert torch.is_grad_enabled()
+    # Both nets can be inspected again from another thread: locks released.
+    from _refs import run_in_thread
+
+    run_in_thread(lambda: cka_between(a, a, X, ["dense0"], ["dense1"]))
