@@ -42,6 +42,7 @@ PICTURES = {
         ("anim", "layer_transformation.gif", {"dpi": 80, "fps": 8})
     ],
     "sklearn/plot_pipeline_search.py": [(1, "pipeline_search.png", {"dpi": 70})],
+    "layers/plot_representations.py": [(2, "representations.png", {"dpi": 70})],
 }
 
 

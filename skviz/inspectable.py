@@ -453,6 +453,46 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
             calls_memo.setdefault(source.input_key, {}).update(capture.observed_calls)
         return dict(zip(names, results, strict=True))
 
+    def stream_layers(
+        self,
+        X,
+        names: Sequence[str],
+        *,
+        activation: ActivationArg = None,
+        flatten: bool = False,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+    ):
+        """Activations of several layers, one batch at a time, kept by no one.
+
+        A context manager whose value iterates over
+        :class:`skviz.stream.LayerBatch` objects (``{name: ndarray}`` of the
+        batch's rows, with ``start`` and ``stop``), one forward pass per
+        batch, so that statistics over any number of samples need memory of
+        one batch. Leaving the ``with`` block (at the end, after a
+        ``break`` or an exception) removes the hooks and ends the
+        inspection. Parameters are those of :meth:`capture_layers`; a dask
+        ``X`` is computed one row chunk at a time. Do not run this net's
+        own ``predict`` inside the loop from another thread: it waits.
+
+        Examples
+        --------
+        >>> with net.stream_layers(X, ["fc1", "fc2"]) as batches:  # doctest: +SKIP
+        ...     for batch in batches:
+        ...         total += batch["fc1"].sum(axis=0)
+        """
+        from .stream import stream_layers
+
+        return stream_layers(
+            self,
+            X,
+            names,
+            activation=activation,
+            flatten=flatten,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
     def _batches(self, X, batch_size: int | None):
         if batch_size is None:
             batch_size = self.get_params_for("iterator_valid").get(

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pandas as pd
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 
+from ._represent_methods import RepresentMethodsMixin
 from .inspectable import InspectableMixin
 
 __all__ = [
@@ -124,7 +125,7 @@ def _keywords(method, arguments: Mapping[str, Any]) -> dict[str, Any]:
     return {n: arguments[n] for n, p in names.items() if p.kind is keyword_only}
 
 
-class PlotMethodsMixin:
+class PlotMethodsMixin(RepresentMethodsMixin):
     """``net.plot_*`` methods and ``net.dead_units_report`` for fitted nets.
 
     Every ``plot_*`` method returns the display object (``figure_``,

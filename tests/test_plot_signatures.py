@@ -11,7 +11,7 @@ import inspect
 
 import pytest
 
-from skviz import InspectableNeuralNetClassifier, reports
+from skviz import InspectableNeuralNetClassifier, reports, represent
 from skviz import plot as displays
 
 KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
@@ -33,6 +33,8 @@ CHAINS = {
     "plot_misclassified": ("MisclassifiedDisplay", ["plot"]),
     "plot_class_profile": ("ClassProfileDisplay", ["plot"]),
     "plot_training_curves": ("TrainingCurvesDisplay", ["plot"]),
+    "plot_cka": ("CKADisplay", []),
+    "plot_embedding": ("EmbeddingDisplay", []),
 }
 
 # plot_activation takes the layer first, as ``name`` and required (the
@@ -109,6 +111,14 @@ def test_method_parameters_equal_the_display(method):
 def test_dead_units_report_parameters_equal_the_function():
     method = _params(InspectableNeuralNetClassifier.dead_units_report)
     function = _params(reports.dead_units_report)
+    assert [(p.name, p.kind, p.default) for p in method] == [
+        (p.name, p.kind, p.default) for p in function
+    ]
+
+
+def test_probe_layers_parameters_equal_the_function():
+    method = _params(InspectableNeuralNetClassifier.probe_layers)
+    function = _params(represent.probe_layers)
     assert [(p.name, p.kind, p.default) for p in method] == [
         (p.name, p.kind, p.default) for p in function
     ]

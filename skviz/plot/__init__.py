@@ -23,6 +23,9 @@ _DISPLAYS = {
     "UpdateHistogramDisplay": "_update_histogram",
     "RelativeUpdateDisplay": "_relative_update",
     "WeightDistributionDisplay": "_weight_distribution",
+    "CKADisplay": "_cka",
+    "ProbeDisplay": "_probes",
+    "EmbeddingDisplay": "_embedding",
 }
 
 __all__ = sorted(_DISPLAYS)
