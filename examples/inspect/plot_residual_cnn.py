@@ -2,10 +2,10 @@
 Inside a residual CNN: dead channels, colour kernels, feature maps
 ===================================================================
 
-A small ResNet, written the way torchvision writes ``resnet18`` (a stride-2
-stem conv on RGB input, BasicBlocks whose one ``nn.ReLU(inplace=True)``
-runs twice, a strided 1x1 shortcut where the width doubles), learns
-scikit-learn's digits drawn in colour. Three things that a plain forward
+A small ResNet, written the way torchvision writes ``resnet18`` (a stem
+conv on RGB input, BasicBlocks whose one ``nn.ReLU(inplace=True)`` runs
+twice, a strided 1x1 shortcut where the width doubles; only smaller, for
+8x8 images), learns scikit-learn's digits drawn in colour. Three things that a plain forward
 hook gets wrong or makes hard on such a net:
 
 * the block ReLU runs twice per forward pass, so one hook sees two outputs,
