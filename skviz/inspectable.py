@@ -407,7 +407,6 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
                 flatten=flatten,
                 batch_size=batch_size,
             )
-        hooked = {r.module: all_modules[r.module] for r in refs}
         source = self._batches(X, batch_size=batch_size)
 
         def open_sink(target):
@@ -421,13 +420,46 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
                 n_sinks=len(refs),
             )
 
+        batches = self.capture_batches(
+            source, refs, open_sink, act, progress, f"capturing {len(names)} layer(s)"
+        )
+        while True:
+            try:
+                next(batches)
+            except StopIteration as done:
+                results = done.value
+                break
+        return dict(zip(names, results, strict=True))
+
+    def capture_batches(
+        self,
+        source,
+        refs: Sequence[LayerRef],
+        open_sink,
+        act,
+        progress: bool | None,
+        label: str,
+        capture_type: type[LayerCapture] = LayerCapture,
+    ):
+        """The capture engine, one forward pass per batch of ``source``.
+
+        A generator: it yields the capture after each batch (its sinks hold
+        the batch's rows) and returns ``capture.finish``'s results. The
+        hooks, the inspection lock and the eval/no-grad session last from
+        the first ``next`` until the generator ends or is closed; the
+        memos of layer shapes and module runs are updated at the end.
+        Used by :meth:`capture_layers` and by :mod:`skviz.stream`.
+        """
+        module = self.inspected_module()
+        all_modules = dict(module.named_modules())
+        hooked = {r.module: all_modules[r.module] for r in refs}
         hints = self.__dict__.get("layer_batch_axes_", {})
         calls_memo = self.__dict__.setdefault("layer_calls_", {})
         known_calls = calls_memo.get(source.input_key, {})
         with (
             inspection_lock(self),
             inspection_session(module),
-            LayerCapture(
+            capture_type(
                 hooked,
                 refs,
                 open_sink,
@@ -436,22 +468,26 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
                 known_calls,
                 ancestors_of(all_modules, list(hooked)),
             ) as capture,
-            progress_bar(source.n, progress, f"capturing {len(names)} layer(s)") as bar,
+            progress_bar(source.n, progress, label) as bar,
         ):
             for start, stop, Xi in source:
                 capture.begin_batch(start, stop)
+                capture.running = True
                 try:
                     self._forward_batch(module, Xi)
                 except StopForward:
                     pass
+                finally:
+                    capture.running = False
                 capture.end_batch(source.n)
                 source.avoid = capture.avoid
                 bar.update(stop - start)
+                yield capture
             results = capture.finish(source.n)
         self._remember_targets(capture.targets)
         if source.input_key is not None and capture.observed_calls:
             calls_memo.setdefault(source.input_key, {}).update(capture.observed_calls)
-        return dict(zip(names, results, strict=True))
+        return results
 
     def stream_layers(
         self,

@@ -19,14 +19,10 @@ import torch
 from ._dask import check_dask_input, is_dask_array
 from .capture import (
     LayerCapture,
-    StopForward,
-    inspection_lock,
-    inspection_session,
     numpy_dtype,
     resolve_activation,
 )
-from .layers import LayerRef, ancestors_of, check_module_names
-from .progress import progress_bar
+from .layers import LayerRef, check_module_names
 
 __all__ = ["LayerBatch", "aligned", "stream_layers"]
 
@@ -104,11 +100,8 @@ def _check_names(net, names) -> list[str]:
 
 
 def _stream_array(net, X, names, act, flatten, batch_size, progress, offset=0):
-    module = net.inspected_module()
-    all_modules = dict(module.named_modules())
-    known = [n for n in all_modules if n]
+    known = net.layer_names()
     refs = [LayerRef.parse(n, known) for n in names]
-    hooked = {r.module: all_modules[r.module] for r in refs}
     source = net._batches(X, batch_size=batch_size)
     ready: dict[tuple[int, int], list[np.ndarray]] = {}
 
@@ -117,53 +110,30 @@ def _stream_array(net, X, names, act, flatten, batch_size, progress, offset=0):
         shape = (math.prod(shape),) if flatten else shape
         return _BatchSink(shape, numpy_dtype(target.dtype), ready)
 
-    hints = net.__dict__.get("layer_batch_axes_", {})
-    calls_memo = net.__dict__.setdefault("layer_calls_", {})
-    known_calls = calls_memo.get(source.input_key, {})
     outer = torch.is_grad_enabled()
-    with (
-        inspection_lock(net),
-        inspection_session(module),
-        _StreamCapture(
-            hooked,
-            refs,
-            open_sink,
-            act,
-            hints,
-            known_calls,
-            ancestors_of(all_modules, list(hooked)),
-        ) as capture,
-        progress_bar(source.n, progress, f"streaming {len(names)} layer(s)") as bar,
-    ):
-        for start, stop, Xi in source:
-            capture.begin_batch(start, stop)
-            capture.running = True
-            try:
-                net._forward_batch(module, Xi)
-            except StopForward:
-                pass
-            finally:
-                capture.running = False
-            capture.end_batch(source.n)
-            source.avoid = capture.avoid
-            bar.update(stop - start)
-            for (b_start, b_stop), arrays in sorted(ready.items()):
-                batch = LayerBatch(
-                    b_start + offset,
-                    b_stop + offset,
-                    dict(zip(names, arrays, strict=True)),
-                )
-                del ready[b_start, b_stop]
-                # The caller runs with its own autograd mode while it holds a
-                # batch: a no_grad held across the yield would leak into its
-                # code, and streams finishing in another order than they
-                # started would restore each other's modes wrongly.
-                with torch.set_grad_enabled(outer):
-                    yield batch
-        capture.finish(source.n)
-        net._remember_targets(capture.targets)
-        if source.input_key is not None and capture.observed_calls:
-            calls_memo.setdefault(source.input_key, {}).update(capture.observed_calls)
+    batches = net.capture_batches(
+        source,
+        refs,
+        open_sink,
+        act,
+        progress,
+        f"streaming {len(names)} layer(s)",
+        _StreamCapture,
+    )
+    for _ in batches:
+        for (b_start, b_stop), arrays in sorted(ready.items()):
+            batch = LayerBatch(
+                b_start + offset,
+                b_stop + offset,
+                dict(zip(names, arrays, strict=True)),
+            )
+            del ready[b_start, b_stop]
+            # The caller runs with its own autograd mode while it holds a
+            # batch: a no_grad held across the yield would leak into its
+            # code, and streams finishing in another order than they
+            # started would restore each other's modes wrongly.
+            with torch.set_grad_enabled(outer):
+                yield batch
 
 
 def _stream_dask(net, X, names, act, flatten, batch_size, progress):
