@@ -667,17 +667,11 @@ class LayerCapture:
 class OutputWatch:
     """Forward hooks on some modules, kept until :meth:`remove` (or ``with``).
 
-    Made by :func:`watch_outputs`; for callers that watch across many
-    forward passes (a training callback), where a ``with`` block cannot span
-    the calls.
+    For callers watching across forward passes (a training callback).
     """
 
     def __init__(self, modules: Mapping[str, nn.Module], on_run: Callable):
         self._handles = _watch_runs(modules, on_run)
-
-    @property
-    def active(self) -> bool:
-        return bool(self._handles)
 
     def remove(self) -> None:
         """Remove every hook (again: a no-op)."""
