@@ -1,0 +1,601 @@
+"""The skorch callback that watches units live and die during ``fit``.
+
+:class:`ActivationMonitor` hooks the chosen layers while the net trains
+(through :func:`skviz.capture.watch_outputs`, the engine's hooks), reduces
+each output to a few per-unit numbers on its device
+(:mod:`._unit_stats`) and writes one row per checkpoint into a
+:class:`~skviz.record.RowStore` per source. What it recorded is read
+through its :class:`ActivationRecording`, ``recording_``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import numbers
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.dataset import get_len, unpack_data
+from skorch.utils import to_tensor
+
+from ..capture import unwrap_compiled, watch_outputs
+from ..layers import check_module_names, select_path
+from ._activation_recording import ActivationRecording, stat_key
+from ._monitor_layers import discover_layers, plan_layers
+from ._monitor_reading import MonitorReader
+from ._recording import add_index_fields
+from ._store import RowStore
+from ._unit_stats import UNIT_STATS, UnitStats
+
+__all__ = ["ActivationMonitor"]
+
+
+class ActivationMonitor(MonitorReader, Callback):
+    """Per-unit activation statistics of chosen layers, streamed during ``fit``.
+
+    At each checkpoint the monitor records, for every unit of every chosen
+    layer: the fraction of samples on which it is active (value > ``tol``),
+    the mean, standard deviation (population) and mean absolute value of its
+    values, its dormancy score, and for bounded (tanh/sigmoid-like) layers
+    the fraction of values within ``saturation_margin`` of an asymptote;
+    optionally per class. Only these numbers are kept: memory grows as
+    units x checkpoints, and the rows spill to disk past ``memory_budget``.
+
+    Two sources, each optional:
+
+    * **training batches** (``every=k``): the outputs the net computes in
+      training mode inside ``fit`` (Dropout on, BatchNorm on batch
+      statistics), accumulated over the ``k`` training batches since the
+      previous checkpoint; a checkpoint every ``k`` batches, counted across
+      epochs and ``partial_fit`` calls. No extra forward pass.
+    * **a fixed monitoring set** (``monitor_set``): after each epoch the
+      monitor runs that set through the net in eval mode (no autograd,
+      torch's random state left as it was): the same samples every epoch,
+      so checkpoints are comparable and the last one agrees with
+      ``net.dead_units_report`` on those samples.
+
+    Units: a feature of a ``(N, U)`` output, a channel of a conv output
+    ``(N, C, ...)`` (its values are all positions), a feature of a sequence
+    output ``(N, T, H)`` (all time steps). 3-D outputs are read channel-first
+    when the layer is (or follows, through element-wise layers) a 1-d conv,
+    norm or pooling layer, and feature-last otherwise. A unit is active on a
+    sample when any of its values is > ``tol`` -- the dead-unit report's rule.
+
+    The dormancy score (Sokar et al. 2023, "The Dormant Neuron Phenomenon in
+    Deep Reinforcement Learning") of unit ``i`` of a layer with ``U`` units
+    is ``mean|a_i| / ((1/U) sum_k mean|a_k|)``: 1 is an average unit, 0 a
+    silent one. A unit is dormant when its score is <= ``tau``. In a layer
+    whose values are all zero every score is 0 (all dormant), not NaN.
+
+    Hooks exist only while ``fit``/``partial_fit`` runs: they are removed
+    when training ends, also when it is interrupted (``KeyboardInterrupt``,
+    which skorch swallows) or raises. ``fit`` from scratch starts a new
+    recording; ``partial_fit`` and ``warm_start=True`` continue the time
+    axis. Everything recorded ends in ``_``, so ``clone`` and
+    ``GridSearchCV`` see only the parameters below.
+
+    Parameters
+    ----------
+    layers : str, list of str or None, default=None
+        Layer references (``"fc1"``, ``"relu@1"`` for the second run of a
+        reused module, ``"lstm[0]"`` for one tensor of a tuple output) or
+        glob patterns over them (``"act*"``). None: the layers of the
+        dead-unit report, :func:`skviz.reports.default_report_layers` (skviz
+        nets; plain skorch nets need ``layers``).
+    every : int or None, default=1
+        Checkpoint of the training source every ``every`` training batches;
+        None: no training source.
+    monitor_set : None, "valid", array-like or (X, y), default=None
+        The eval-mode source, evaluated at each epoch end: ``"valid"`` (the
+        net's validation split of that fit), or samples given here in any
+        form ``predict`` accepts (with labels as ``(X, y)``, needed for
+        ``per_class``). None: no eval source.
+    tol : float, default=0.0
+        Active means > ``tol``.
+    tau : float, default=0.025
+        Dormant means dormancy score <= ``tau``.
+    per_class : bool, default=False
+        Also record active fraction, mean and mean |a| per class; needs the
+        labels (``y`` of fit for training batches, ``(X, y)`` or the
+        validation split for the monitoring set).
+    saturation_margin : float, default=0.05
+        See :func:`skviz.analysis.saturation_fraction`; saturation is
+        measured for ``nn.Tanh``, ``nn.Sigmoid``, ``nn.Softsign``,
+        ``nn.Hardsigmoid`` and ``nn.Hardtanh`` (``ReLU6``) outputs.
+    quantiles : sequence of float or None, default=(0.05, 0.25, 0.5, 0.75, 0.95)
+        Quantiles of each layer's values at each checkpoint (training
+        source: of the last batch of the window; at most 65,536 values,
+        strided). None records none.
+    memory_budget : int or None, default=256 MiB
+        Bytes of per-unit rows kept in memory before they spill to
+        memory-mapped files (see :class:`~skviz.record.RowStore`).
+    directory : str, path or None, default=None
+        Where spilled rows go (the system's temporary folder when None).
+
+    Attributes
+    ----------
+    recording_ : ActivationRecording
+        What was recorded (live: it grows while training goes on).
+    layers_ : list of str
+        Monitored layers, in forward order.
+    n_units_ : dict of str to int
+    n_batches_seen_ : int
+        Training batches seen since the recording started.
+
+    Examples
+    --------
+    >>> from skviz.record import ActivationMonitor
+    >>> mon = ActivationMonitor(every=5, monitor_set=(X_val, y_val))  # doctest: +SKIP
+    >>> net = InspectableNeuralNetClassifier(Net, callbacks=[mon])  # doctest: +SKIP
+    >>> net.fit(X, y).callbacks_  # doctest: +SKIP
+    >>> mon.unit_fate().query("final == 'dead'")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        layers: str | Sequence[str] | None = None,
+        *,
+        every: int | None = 1,
+        monitor_set: Any = None,
+        tol: float = 0.0,
+        tau: float = 0.025,
+        per_class: bool = False,
+        saturation_margin: float = 0.05,
+        quantiles: Sequence[float] | None = (0.05, 0.25, 0.5, 0.75, 0.95),
+        memory_budget: int | None = 256 * 2**20,
+        directory: str | os.PathLike | None = None,
+    ):
+        self.layers = layers
+        self.every = every
+        self.monitor_set = monitor_set
+        self.tol = tol
+        self.tau = tau
+        self.per_class = per_class
+        self.saturation_margin = saturation_margin
+        self.quantiles = quantiles
+        self.memory_budget = memory_budget
+        self.directory = directory
+
+    # ------------------------------------------------------------------
+    # validation and state
+    # ------------------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        every = self.every
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, numbers.Integral)
+        ):
+            raise TypeError(f"every must be an int or None, got {every!r}.")
+        if every is not None and every < 1:
+            raise ValueError(f"every must be >= 1, got {every}.")
+        if every is None and self.monitor_set is None:
+            raise ValueError(
+                "every=None and monitor_set=None leave nothing to monitor: choose "
+                "the training batches (every=k), a monitoring set, or both."
+            )
+        if isinstance(self.monitor_set, str) and self.monitor_set != "valid":
+            raise ValueError(
+                f"monitor_set must be 'valid', samples or (X, y); got "
+                f"{self.monitor_set!r}."
+            )
+        for key in ("tol", "tau", "saturation_margin"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{key} must be a number, got {value!r}.")
+            if not np.isfinite(value):
+                raise ValueError(f"{key} must be finite, got {value}.")
+        if self.saturation_margin < 0:
+            raise ValueError("saturation_margin must be >= 0.")
+        if not isinstance(self.per_class, bool | np.bool_):
+            raise TypeError(f"per_class must be a bool, got {self.per_class!r}.")
+        if self.quantiles is not None:
+            q = np.asarray(self.quantiles, dtype=float)
+            if q.ndim != 1 or not len(q) or ((q < 0) | (q > 1)).any():
+                raise ValueError(
+                    f"quantiles must be numbers in [0, 1], got {self.quantiles!r}."
+                )
+        budget = self.memory_budget
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, numbers.Integral)
+        ):
+            raise TypeError(f"memory_budget must be an int or None, got {budget!r}.")
+        if budget is not None and budget < 0:
+            raise ValueError(f"memory_budget must be >= 0, got {budget}.")
+
+    def initialize(self):
+        """Validate the parameters and start an empty recording."""
+        self._validate_params()
+        self._detach()
+        self._reset()
+        return self
+
+    def _reset(self) -> None:
+        stores = {}
+        if self.every is not None:
+            stores["train"] = self._new_store()
+        if self.monitor_set is not None:
+            stores["eval"] = self._new_store()
+        self.recording_ = ActivationRecording(
+            stores,
+            tol=self.tol,
+            tau=self.tau,
+            quantiles=() if self.quantiles is None else tuple(self.quantiles),
+            monitor_params=self.get_params(),
+        )
+        self.plans_ = []
+        self.n_batches_seen_ = 0
+        self._epoch_ = 0
+        self._batch_in_epoch_ = 0
+        self._planned_ = False
+        self._clear_live()
+
+    def _new_store(self) -> RowStore:
+        store = RowStore(
+            memory_budget=self.memory_budget,
+            directory=self.directory,
+            name="ActivationMonitor",
+        )
+        add_index_fields(store)
+        return store
+
+    def _clear_live(self) -> None:
+        self._watch_ = None
+        self._acc_: dict[str, list[UnitStats]] = {}
+        self._collect_: str | None = None
+        self._calls_: dict[str, int] = {}
+        self._labels_ = None
+        self._last_ = False
+        self._classes_t_ = None
+        self._guarded_ = None
+
+    @property
+    def layers_(self) -> list[str]:
+        return self._recording().layers
+
+    @property
+    def n_units_(self) -> dict[str, int]:
+        return self._recording().n_units
+
+    # ------------------------------------------------------------------
+    # attaching and detaching
+    # ------------------------------------------------------------------
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if "recording_" not in self.__dict__:
+            self.initialize()
+        self._attach(net, X, y)
+        self._guard(net)
+
+    def _attach(self, net, X, y) -> None:
+        if getattr(net, "compile", False):
+            raise ValueError(
+                "ActivationMonitor cannot watch a net with compile=True: forward "
+                "hooks added after torch.compile do not run in the compiled "
+                "module. Train with compile=False while monitoring."
+            )
+        self._detach()
+        rec = self.recording_
+        module = unwrap_compiled(net.module_)
+        modules = dict(module.named_modules())
+        if not self.plans_:
+            infos = discover_layers(net, X, y)
+            refs = self._choose(net, X, infos, modules)
+            self.plans_ = plan_layers(refs, infos, modules)
+            rec.layers = [p.ref for p in self.plans_]
+            rec.n_units = {p.ref: p.n_units for p in self.plans_}
+            rec.bounded = {p.ref: p.bounds for p in self.plans_ if p.bounds}
+            if self.per_class:
+                rec.classes = self._find_classes(net, y)
+            for store in rec._stores.values():
+                self._add_fields(store)
+        missing = [p.module for p in self.plans_ if p.module not in modules]
+        if missing:
+            raise ValueError(
+                f"The monitored layers {missing} are gone from the module since the "
+                "recording started; re-initialize the net to start a new recording."
+            )
+        self._check_monitor_set()
+        n_classes = 0 if rec.classes is None else len(rec.classes)
+        quantiles = () if self.quantiles is None else self.quantiles
+        self._acc_ = {
+            source: [
+                UnitStats(
+                    p,
+                    tol=self.tol,
+                    margin=self.saturation_margin,
+                    n_classes=n_classes,
+                    quantiles=quantiles,
+                )
+                for p in self.plans_
+            ]
+            for source in rec.sources
+        }
+        if rec.classes is not None:
+            self._classes_t_ = torch.as_tensor(rec.classes, device=net.device)
+        self._by_module_: dict[str, list[int]] = {}
+        for i, p in enumerate(self.plans_):
+            self._by_module_.setdefault(p.module, []).append(i)
+        self._watch_ = watch_outputs(
+            {name: modules[name] for name in self._by_module_}, self._on_run
+        )
+        rec.monitor_params = self.get_params()
+        for store in rec._stores.values():
+            store.memory_budget = self.memory_budget
+            store.directory = self.directory
+        self._planned_ = False
+
+    def _choose(self, net, X, infos, modules) -> list[str]:
+        if self.layers is None:
+            if not hasattr(net, "layer_info"):
+                raise ValueError(
+                    "ActivationMonitor(layers=None) takes the dead-unit report's "
+                    "layers, which need a skviz net (InspectableMixin); name the "
+                    "layers of this net: ActivationMonitor(layers=[...])."
+                )
+            from ..reports import default_report_layers
+
+            return default_report_layers(net, X)
+        wanted = [self.layers] if isinstance(self.layers, str) else list(self.layers)
+        refs = [info.ref for info in infos]
+        chosen: list[str] = []
+        for text in wanted:
+            if any(c in text for c in "*?"):
+                found = [r for r in refs if fnmatch.fnmatchcase(r, text)]
+                if not found:
+                    raise ValueError(
+                        f"No layer matches {text!r}; layers that ran: {refs}."
+                    )
+                chosen += [r for r in found if r not in chosen]
+            elif text not in chosen:
+                chosen.append(text)
+        known = [name for name in modules if name]
+        from ..layers import LayerRef
+
+        check_module_names([LayerRef.parse(t, known).module for t in chosen], known)
+        return chosen
+
+    def _find_classes(self, net, y) -> np.ndarray:
+        labels = []
+        if self.every is not None:
+            if y is None:
+                raise ValueError(
+                    "per_class=True needs the labels: fit(X, y) with y, or "
+                    "every=None and a monitoring set with labels."
+                )
+            labels.append(np.asarray(y).ravel())
+        ys = self._monitor_y()
+        if ys is not None:
+            labels.append(np.asarray(ys).ravel())
+        if getattr(net, "classes", None) is not None:
+            labels.append(np.asarray(net.classes))
+        return np.unique(np.concatenate(labels)) if labels else np.empty(0)
+
+    def _monitor_y(self):
+        ms = self.monitor_set
+        if isinstance(ms, tuple) and len(ms) == 2:
+            return ms[1]
+        return None
+
+    def _check_monitor_set(self) -> None:
+        ms = self.monitor_set
+        if ms is None or isinstance(ms, str):
+            return
+        X, y = ms if isinstance(ms, tuple) and len(ms) == 2 else (ms, None)
+        n = get_len(X)
+        if n == 0:
+            raise ValueError("monitor_set holds no sample.")
+        if y is not None and get_len(y) != n:
+            raise ValueError(f"monitor_set has {n} samples but {get_len(y)} labels.")
+        if self.per_class and y is None:
+            raise ValueError(
+                "per_class=True needs labels of the monitoring set: pass "
+                "monitor_set=(X, y)."
+            )
+
+    def _add_fields(self, store: RowStore) -> None:
+        rec = self.recording_
+        n_classes = 0 if rec.classes is None else len(rec.classes)
+        for p in self.plans_:
+            for stat in UNIT_STATS:
+                if stat == "saturation" and p.bounds is None:
+                    continue
+                store.add(stat_key(stat, p.ref), (p.n_units,), np.float32, label=p.ref)
+            if n_classes:
+                for stat in ("active", "mean", "mean_abs"):
+                    store.add(
+                        stat_key(f"class_{stat}", p.ref),
+                        (n_classes, p.n_units),
+                        np.float32,
+                        label=p.ref,
+                    )
+            if self.quantiles is not None:
+                store.add(
+                    stat_key("quantiles", p.ref),
+                    (len(self.quantiles),),
+                    np.float32,
+                    budgeted=False,
+                )
+
+    def _guard(self, net) -> None:
+        """Remove the hooks however ``fit_loop`` ends.
+
+        skorch calls ``on_train_end`` after a normal end and after a
+        ``KeyboardInterrupt``, but not when training raises: the fit loop of
+        this one net is wrapped (an instance attribute, gone afterwards) so
+        that no exception leaves a hook on the module.
+        """
+        original = net.fit_loop
+        monitor = self
+
+        def fit_loop(*args, **kwargs):
+            try:
+                return original(*args, **kwargs)
+            finally:
+                monitor._unguard(net)
+                monitor._detach()
+
+        net.__dict__["fit_loop"] = fit_loop
+        self._guarded_ = net
+
+    def _unguard(self, net) -> None:
+        net.__dict__.pop("fit_loop", None)
+        self._guarded_ = None
+
+    def _detach(self) -> None:
+        watch = self.__dict__.get("_watch_")
+        if watch is not None:
+            watch.remove()
+        self._watch_ = None
+        self._collect_ = None
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        self._unguard(net)
+        self._detach()
+
+    # ------------------------------------------------------------------
+    # training batches
+    # ------------------------------------------------------------------
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if self._watch_ is None:
+            # fit_loop called directly (no on_train_begin): hooks per epoch
+            if "recording_" not in self.__dict__:
+                self.initialize()
+            self._attach(net, dataset_train, None)
+            self._per_epoch_ = True
+        if self.monitor_set == "valid" and dataset_valid is None:
+            self._detach()
+            raise ValueError(
+                "monitor_set='valid' needs a validation split, but this net has "
+                "train_split=None; pass the samples as monitor_set=(X, y)."
+            )
+        self._epoch_ = len(net.history)
+        self._batch_in_epoch_ = 0
+        if not self._planned_ and self.every is not None:
+            self._planned_ = True
+            try:
+                per_epoch = len(net.get_iterator(dataset_train, training=True))
+            except Exception:  # iterable datasets: grow as we go
+                per_epoch = 0
+            store = self.recording_.store("train")
+            seen = self.n_batches_seen_
+            epochs = getattr(net, "max_epochs", 0) or 0
+            upcoming = (seen + per_epoch * epochs) // self.every - seen // self.every
+            store.reserve(max(store.n_rows + upcoming, 1))
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if not training or self.every is None or self._watch_ is None:
+            self._collect_ = None
+            return
+        self._collect_ = "train"
+        self._calls_ = {}
+        self._last_ = (self.n_batches_seen_ + 1) % self.every == 0
+        self._labels_ = None
+        if self._classes_t_ is not None:
+            _, yi = unpack_data(batch)
+            self._labels_ = self._class_index(yi, net.device)
+
+    def _class_index(self, yi, device) -> torch.Tensor:
+        classes = self._classes_t_
+        y = to_tensor(yi, device=device).reshape(-1).to(classes.dtype)
+        idx = torch.searchsorted(classes, y).clamp_(max=len(classes) - 1)
+        # a label outside the known classes goes to an extra, dropped column
+        return torch.where(classes[idx] == y, idx, len(classes))
+
+    def _on_run(self, name: str, output) -> None:
+        source = self._collect_
+        if source is None:
+            return
+        call = self._calls_.get(name, 0)
+        self._calls_[name] = call + 1
+        acc = self._acc_[source]
+        for i in self._by_module_[name]:
+            plan = self.plans_[i]
+            if plan.call == call:
+                tensor = select_path(output, plan.path)
+                acc[i].add(tensor, self._labels_, self._last_)
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if not training or self._watch_ is None:
+            return
+        self._collect_ = None
+        self.n_batches_seen_ += 1
+        self._batch_in_epoch_ += 1
+        if self.every is not None and self.n_batches_seen_ % self.every == 0:
+            self._write("train")
+
+    def _write(self, source: str) -> None:
+        store = self.recording_.store(source)
+        row = store.ensure_row(store.n_rows)
+        for plan, acc in zip(self.plans_, self._acc_[source], strict=True):
+            if acc.empty:  # the layer did not run in this window
+                for key in store:
+                    if key.endswith("/" + plan.ref):
+                        store.row(key, row)[...] = np.nan
+                continue
+            for stat, value in acc.emit().items():
+                store.row(stat_key(stat, plan.ref), row)[...] = value
+        store.row("step", row)[...] = self.n_batches_seen_
+        store.row("epoch", row)[...] = self._epoch_
+        store.row("batch", row)[...] = self._batch_in_epoch_
+        store.commit_row()
+
+    # ------------------------------------------------------------------
+    # the monitoring set
+    # ------------------------------------------------------------------
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if self._watch_ is None:
+            return
+        if self.monitor_set is not None:
+            self._evaluate(net, dataset_valid)
+        if self.__dict__.pop("_per_epoch_", False):
+            self._detach()
+
+    def _evaluate(self, net, dataset_valid) -> None:
+        from ..capture import inspection_session
+
+        ms = self.monitor_set
+        if isinstance(ms, str):
+            dataset = dataset_valid
+        else:
+            X, y = ms if isinstance(ms, tuple) and len(ms) == 2 else (ms, None)
+            dataset = net.get_dataset(X, y)
+        module = unwrap_compiled(net.module_)
+        devices = []
+        if torch.device(net.device).type == "cuda":
+            devices = [torch.device(net.device).index or 0]
+        # skorch's loaders draw a seed from torch's global random state even
+        # without shuffling: training must not see the monitoring pass.
+        with torch.random.fork_rng(devices=devices), inspection_session(module):
+            for batch in net.get_iterator(dataset, training=False):
+                Xi, yi = unpack_data(batch)
+                self._calls_ = {}
+                self._last_ = True
+                self._labels_ = (
+                    self._class_index(yi, net.device)
+                    if self._classes_t_ is not None
+                    else None
+                )
+                self._collect_ = "eval"
+                try:
+                    net.infer(Xi)
+                finally:
+                    self._collect_ = None
+        self._write("eval")
+
+    # ------------------------------------------------------------------
+    # pickling
+    # ------------------------------------------------------------------
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # hooks, accumulators and device tensors belong to the running fit
+        for key in ("_watch_", "_acc_", "_labels_", "_classes_t_", "_guarded_"):
+            state[key] = None if key != "_acc_" else {}
+        state["_collect_"] = None
+        return state
