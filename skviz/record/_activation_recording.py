@@ -26,7 +26,7 @@ import pandas as pd
 from ._store import RowStore
 from ._unit_stats import CLASS_STATS, UNIT_STATS
 
-__all__ = ["ActivationRecording", "SOURCES"]
+__all__ = ["SOURCES", "ActivationRecording"]
 
 SOURCES = ("train", "eval")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["LayerPlan", "UnitStats", "UNIT_STATS", "CLASS_STATS"]
+__all__ = ["CLASS_STATS", "UNIT_STATS", "LayerPlan", "UnitStats"]
 
 #: What is recorded per unit, in this order.
 UNIT_STATS = ("active", "mean", "std", "mean_abs", "dormancy", "saturation")
