@@ -467,7 +467,7 @@ class ActivationMonitor(MonitorReader, Callback):
                 self.initialize()
             self._attach(net, dataset_train, None)
             self._per_epoch_ = True
-        if self.monitor_set == "valid" and dataset_valid is None:
+        if isinstance(self.monitor_set, str) and dataset_valid is None:
             self._detach()
             raise ValueError(
                 "monitor_set='valid' needs a validation split, but this net has "
