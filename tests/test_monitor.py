@@ -301,7 +301,9 @@ def test_same_trained_weights_with_and_without_the_monitor(wine):
     )
     watched = fit([mon])
     for (name, a), (_, b) in zip(
-        plain.module_.state_dict().items(), watched.module_.state_dict().items()
+        plain.module_.state_dict().items(),
+        watched.module_.state_dict().items(),
+        strict=True,
     ):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     assert mon.recording_.n_checkpoints("eval") == 3
@@ -417,7 +419,7 @@ def test_plain_skorch_net(wine):
     assert mon.recording_.n_checkpoints("eval") == 2
     assert _hooks(net) == []
     net.set_params(callbacks=[ActivationMonitor()])
-    with pytest.raises(ValueError, match="layers=\\[...\\]"):
+    with pytest.raises(ValueError, match=r"layers=\[\.\.\.\]"):
         net.fit(X, y)
 
 
