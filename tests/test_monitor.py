@@ -468,3 +468,29 @@ def test_memory_is_flat_in_batch_size_and_spills(wine, tmp_path):
         make_net(WineClassifier, callbacks=[mon]).fit(X, y)
     assert mon.recording_.disk_bytes > 0
     assert np.isfinite(mon.values("mean", "dense0")).all()
+
+
+def test_functional_activation_is_applied_before_the_statistics(wine):
+    X, y = wine
+    mon = ActivationMonitor(
+        ["dense0", "dense1"], every=1, activation={"dense0": "relu"}
+    )
+    hand = HandHook(["dense0", "dense1"])
+    make_net(WineClassifier, batch_size=60, lr=1.0, callbacks=[mon, hand]).fit(X, y)
+    for row in range(mon.recording_.n_checkpoints()):
+        relu = [torch.relu(hand.train_["dense0"][row])]
+        check(mon, "dense0", "train", row, manual(relu))
+        check(mon, "dense1", "train", row, manual([hand.train_["dense1"][row]]))
+    # after ReLU a dead unit is all zeros: dormant (score 0) too
+    frame = mon.to_frame(layers="dense0")
+    assert (frame.loc[frame["dead"], "dormancy"] == 0).all()
+    with pytest.raises(ValueError, match="not monitored"):
+        make_net(
+            WineClassifier,
+            callbacks=[ActivationMonitor(["dense0"], activation={"fc": "relu"})],
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="Unknown activation"):
+        make_net(
+            WineClassifier,
+            callbacks=[ActivationMonitor(["dense0"], activation="rel")],
+        ).fit(X, y)

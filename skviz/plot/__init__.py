@@ -23,6 +23,9 @@ _DISPLAYS = {
     "UpdateHistogramDisplay": "_update_histogram",
     "RelativeUpdateDisplay": "_relative_update",
     "WeightDistributionDisplay": "_weight_distribution",
+    "UnitTimelineDisplay": "_unit_timeline",
+    "DeadFractionDisplay": "_dead_fraction",
+    "ActivationQuantilesDisplay": "_activation_quantiles",
 }
 
 __all__ = sorted(_DISPLAYS)

@@ -99,7 +99,13 @@ class ActivationRecording:
         return [s for s in SOURCES if s in self._stores]
 
     def store(self, source: str | None = None) -> RowStore:
+        """The :class:`RowStore` that holds a source's rows."""
         return self._stores[self._source(source)]
+
+    def resolve_source(self, source: str | None = None) -> str:
+        """The source that ``source`` names: None is ``"eval"`` when the
+        monitoring set has checkpoints, else ``"train"``."""
+        return self._source(source)
 
     def _source(self, source: str | None) -> str:
         if source is None:

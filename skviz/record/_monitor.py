@@ -25,7 +25,7 @@ from skorch.utils import to_tensor
 from ..capture import unwrap_compiled, watch_outputs
 from ..layers import check_module_names, select_path
 from ._activation_recording import ActivationRecording, stat_key
-from ._monitor_layers import discover_layers, plan_layers
+from ._monitor_layers import discover_layers, plan_layers, with_activation
 from ._monitor_reading import MonitorReader
 from ._recording import add_index_fields
 from ._store import RowStore
@@ -94,6 +94,14 @@ class ActivationMonitor(MonitorReader, Callback):
         net's validation split of that fit), or samples given here in any
         form ``predict`` accepts (with labels as ``(X, y)``, needed for
         ``per_class``). None: no eval source.
+    activation : str, callable, dict or None, default=None
+        Applied to a layer's output before its statistics, for activations
+        applied functionally in ``forward`` (``F.relu(self.fc1(x))``: monitor
+        ``"fc1"`` with ``activation="relu"``): a name (``"relu"``,
+        ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ``"leaky_relu"``), a callable
+        taking and returning a tensor of the same shape, or a dict of layer
+        -> either. ``"tanh"`` and ``"sigmoid"`` also turn on saturation.
+        As ``activation=`` of ``net.dead_units_report``.
     tol : float, default=0.0
         Active means > ``tol``.
     tau : float, default=0.025
@@ -141,6 +149,7 @@ class ActivationMonitor(MonitorReader, Callback):
         *,
         every: int | None = 1,
         monitor_set: Any = None,
+        activation: Any = None,
         tol: float = 0.0,
         tau: float = 0.025,
         per_class: bool = False,
@@ -152,6 +161,7 @@ class ActivationMonitor(MonitorReader, Callback):
         self.layers = layers
         self.every = every
         self.monitor_set = monitor_set
+        self.activation = activation
         self.tol = tol
         self.tau = tau
         self.per_class = per_class
@@ -284,7 +294,9 @@ class ActivationMonitor(MonitorReader, Callback):
         if not self.plans_:
             infos = discover_layers(net, X, y)
             refs = self._choose(net, X, infos, modules)
-            self.plans_ = plan_layers(refs, infos, modules)
+            self.plans_ = with_activation(
+                plan_layers(refs, infos, modules), self.activation
+            )
             rec.layers = [p.ref for p in self.plans_]
             rec.n_units = {p.ref: p.n_units for p in self.plans_}
             rec.bounded = {p.ref: p.bounds for p in self.plans_ if p.bounds}

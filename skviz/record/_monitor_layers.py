@@ -9,11 +9,15 @@ a plain skorch net. References are the engine's (:mod:`skviz.layers`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 import torch
 from skorch.dataset import get_len, unpack_data
 from torch import nn
 
-from ..capture import discover, inspection_session, unwrap_compiled
+from ..analysis import SATURATION_BOUNDS
+from ..capture import discover, inspection_session, resolve_activation, unwrap_compiled
 from ..layers import (
     LayerRef,
     activation_bounds,
@@ -23,7 +27,7 @@ from ..layers import (
 )
 from ._unit_stats import LayerPlan
 
-__all__ = ["discover_layers", "plan_layers"]
+__all__ = ["discover_layers", "plan_layers", "with_activation"]
 
 # Their (N, C, L) outputs are channel-first by definition.
 _CHANNEL_FIRST_1D = (
@@ -135,3 +139,31 @@ def _tensors(struct):
     elif isinstance(struct, dict):
         for s in struct.values():
             yield from _tensors(s)
+
+
+def with_activation(plans: list[LayerPlan], activation) -> list[LayerPlan]:
+    """The plans with the monitor's ``activation`` (one spec or layer -> spec)."""
+    if activation is None:
+        return plans
+    refs = [p.ref for p in plans]
+    if isinstance(activation, Mapping):
+        unknown = sorted(set(activation) - set(refs))
+        if unknown:
+            raise ValueError(
+                f"activation names layers that are not monitored: {unknown}; "
+                f"monitored layers: {refs}."
+            )
+    out = []
+    for plan in plans:
+        spec = (
+            activation.get(plan.ref) if isinstance(activation, Mapping) else activation
+        )
+        if spec is None:
+            out.append(plan)
+            continue
+        if not isinstance(spec, str) and not callable(spec):
+            raise TypeError(f"activation must be a str or a callable, got {spec!r}.")
+        resolve_activation(spec)  # unknown names raise here, before training
+        bounds = SATURATION_BOUNDS.get(spec) if isinstance(spec, str) else None
+        out.append(replace(plan, activation=spec, bounds=bounds or plan.bounds))
+    return out

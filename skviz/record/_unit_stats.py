@@ -16,9 +16,12 @@ rule, so the two agree).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+
+from ..capture import resolve_activation
 
 __all__ = ["CLASS_STATS", "UNIT_STATS", "LayerPlan", "UnitStats"]
 
@@ -34,7 +37,9 @@ class LayerPlan:
 
     ``batch_axis`` and ``unit_axis`` index the whole output tensor; ``bounds``
     are the asymptotes of a bounded activation (saturation is measured only
-    for those).
+    for those); ``activation`` (a name of :data:`skviz.layers.ACTIVATIONS`
+    or a callable) is applied to the output first, for activations applied
+    functionally in ``forward``.
     """
 
     ref: str
@@ -45,6 +50,7 @@ class LayerPlan:
     unit_axis: int
     n_units: int
     bounds: tuple[float, float] | None = None
+    activation: Any = None
 
 
 class UnitStats:
@@ -80,6 +86,7 @@ class UnitStats:
         self.n_classes = int(n_classes)
         self.q = tuple(float(q) for q in quantiles)
         self.max_quantile_values = max_quantile_values
+        self.activation = resolve_activation(plan.activation)
         self.reset()
 
     def reset(self) -> None:
@@ -100,6 +107,8 @@ class UnitStats:
             a = output.detach()
             if not a.is_floating_point():
                 a = a.float()
+            if self.activation is not None:
+                a = self.activation(a)
             n = a.shape[plan.batch_axis]
             dims = tuple(d for d in range(a.dim()) if d != plan.unit_axis)
             pos = tuple(
