@@ -20,4 +20,4 @@ def monitored_wine(lr=1.5, max_epochs=8, **kwargs):
     net = make_net(
         WineClassifier, max_epochs=max_epochs, lr=lr, batch_size=16, callbacks=[mon]
     ).fit(X, y)
-    return net, mon, X, y
+    return net, mon

@@ -13,7 +13,7 @@ def fitted():
 
 
 def test_quantile_bands_match_the_recording(fitted):
-    net, mon, X, y = fitted
+    mon = fitted[1]
     disp = ActivationQuantilesDisplay.from_monitor(mon, source="train")
     table = mon.quantile_frame("train")
     assert len(disp.axes_) == 2
@@ -36,7 +36,7 @@ def test_quantile_bands_match_the_recording(fitted):
 def test_quantiles_need_axes_per_layer(fitted):
     import matplotlib.pyplot as plt
 
-    net, mon, X, y = fitted
+    net, mon = fitted
     fig, axes = plt.subplots(2)
     disp = ActivationQuantilesDisplay.from_estimator(net, axes=axes)
     assert disp.figure_ is fig

@@ -13,7 +13,7 @@ def fitted():
 
 
 def test_dead_fraction_lines_match_the_recording(fitted):
-    net, mon, X, y = fitted
+    mon = fitted[1]
     disp = DeadFractionDisplay.from_monitor(mon)
     rec = mon.recording_
     steps = rec.steps("eval")
@@ -37,7 +37,7 @@ def test_dead_fraction_lines_match_the_recording(fitted):
 def test_dead_fraction_on_a_given_ax(fitted):
     import matplotlib.pyplot as plt
 
-    net, mon, X, y = fitted
+    net = fitted[0]
     fig, ax = plt.subplots()
     disp = DeadFractionDisplay.from_estimator(net, ["dense1"], source="train", ax=ax)
     assert disp.ax_ is ax and disp.figure_ is fig

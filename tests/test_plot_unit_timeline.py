@@ -16,7 +16,7 @@ def fitted():
 
 
 def test_timeline_values_order_and_dead_cells(fitted):
-    net, mon, X, y = fitted
+    mon = fitted[1]
     disp = UnitTimelineDisplay.from_monitor(mon, source="eval")
     fate = mon.unit_fate("eval")
     rec = mon.recording_
@@ -81,7 +81,7 @@ def test_timeline_aggregates_large_layers():
 
 
 def test_timeline_from_net_and_errors(fitted):
-    net, mon, X, y = fitted
+    net, mon = fitted
     disp = UnitTimelineDisplay.from_estimator(net, "dense1", source="train")
     assert list(disp.active) == ["dense1"]
     assert disp.steps[0] == 2
