@@ -7,7 +7,8 @@ checkpoint:
 * ``"step"``, ``"epoch"``, ``"batch"``: training batches done, skorch's epoch
   number and batches done within it;
 * ``"<stat>/<layer>"``: one float32 per unit for each statistic of
-  :data:`UNIT_STATS` (``saturation`` only for bounded layers);
+  :data:`STORED_STATS` (``saturation`` only for bounded layers; the
+  dormancy score is computed from ``mean_abs`` when read);
 * ``"class_<stat>/<layer>"``: ``(n_classes, n_units)`` with ``per_class``;
 * ``"quantiles/<layer>"``: quantiles of the layer's values.
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ._store import RowStore
-from ._unit_stats import CLASS_STATS, UNIT_STATS
+from ._unit_stats import CLASS_STATS, UNIT_STATS, dormancy_score
 
 __all__ = ["SOURCES", "ActivationRecording"]
 
@@ -176,6 +177,12 @@ class ActivationRecording:
         if stat not in UNIT_STATS:
             raise ValueError(f"Unknown statistic {stat!r}; use one of {UNIT_STATS}.")
         store = self.store(source)
+        if stat == "dormancy":
+            # derived, not stored: one float per unit and checkpoint saved
+            mean_abs = np.asarray(self.values("mean_abs", layer, source), np.float64)
+            score = dormancy_score(mean_abs).astype(np.float32)
+            score.flags.writeable = False
+            return score
         key = stat_key(stat, layer)
         if key not in store:
             return np.full((store.n_rows, self.n_units[layer]), np.nan, np.float32)

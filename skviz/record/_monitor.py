@@ -29,9 +29,13 @@ from ._monitor_layers import discover_layers, plan_layers, with_activation
 from ._monitor_reading import MonitorReader
 from ._recording import add_index_fields
 from ._store import RowStore
-from ._unit_stats import UNIT_STATS, UnitStats
+from ._unit_stats import STORED_STATS, UnitStats
 
 __all__ = ["ActivationMonitor"]
+
+# Checkpoints kept on the device before their rows are written: one
+# transfer (and one synchronisation with an accelerator) per this many.
+FLUSH_EVERY = 64
 
 
 class ActivationMonitor(MonitorReader, Callback):
@@ -116,7 +120,7 @@ class ActivationMonitor(MonitorReader, Callback):
         ``nn.Hardsigmoid`` and ``nn.Hardtanh`` (``ReLU6``) outputs.
     quantiles : sequence of float or None, default=(0.05, 0.25, 0.5, 0.75, 0.95)
         Quantiles of each layer's values at each checkpoint (training
-        source: of the last batch of the window; at most 65,536 values,
+        source: of the last batch of the window; at most 1,024 values,
         strided). None records none.
     memory_budget : int or None, default=256 MiB
         Bytes of per-unit rows kept in memory before they spill to
@@ -255,6 +259,7 @@ class ActivationMonitor(MonitorReader, Callback):
     def _clear_live(self) -> None:
         self._watch_ = None
         self._acc_: dict[str, list[UnitStats]] = {}
+        self._pending_: dict[str, list[tuple[int, int, int]]] = {}
         self._collect_: str | None = None
         self._calls_: dict[str, int] = {}
         self._labels_ = None
@@ -412,7 +417,7 @@ class ActivationMonitor(MonitorReader, Callback):
         rec = self.recording_
         n_classes = 0 if rec.classes is None else len(rec.classes)
         for p in self.plans_:
-            for stat in UNIT_STATS:
+            for stat in STORED_STATS:
                 if stat == "saturation" and p.bounds is None:
                     continue
                 store.add(stat_key(stat, p.ref), (p.n_units,), np.float32, label=p.ref)
@@ -458,6 +463,8 @@ class ActivationMonitor(MonitorReader, Callback):
         self._guarded_ = None
 
     def _detach(self) -> None:
+        if self.__dict__.get("_acc_"):
+            self._flush()
         watch = self.__dict__.get("_watch_")
         if watch is not None:
             watch.remove()
@@ -541,20 +548,38 @@ class ActivationMonitor(MonitorReader, Callback):
             self._write("train")
 
     def _write(self, source: str) -> None:
-        store = self.recording_.store(source)
-        row = store.ensure_row(store.n_rows)
-        for plan, acc in zip(self.plans_, self._acc_[source], strict=True):
-            if acc.empty:  # the layer did not run in this window
-                for key in store:
-                    if key.endswith("/" + plan.ref):
-                        store.row(key, row)[...] = np.nan
+        """Close a checkpoint; its row is written at the next flush."""
+        for acc in self._acc_[source]:
+            acc.close()
+        self._pending_.setdefault(source, []).append(
+            (self.n_batches_seen_, self._epoch_, self._batch_in_epoch_)
+        )
+        if len(self._pending_[source]) >= FLUSH_EVERY:
+            self._flush(source)
+
+    def _flush(self, source: str | None = None) -> None:
+        """Write the closed checkpoints' rows (one transfer per layer).
+
+        Called every ``FLUSH_EVERY`` checkpoints, at each epoch end, when
+        training ends (also by an exception) and before anything is read.
+        """
+        pending = self.__dict__.get("_pending_") or {}
+        for src in [source] if source is not None else list(pending):
+            index = pending.get(src) or []
+            if not index:
                 continue
-            for stat, value in acc.emit().items():
-                store.row(stat_key(stat, plan.ref), row)[...] = value
-        store.row("step", row)[...] = self.n_batches_seen_
-        store.row("epoch", row)[...] = self._epoch_
-        store.row("batch", row)[...] = self._batch_in_epoch_
-        store.commit_row()
+            pending[src] = []
+            store = self.recording_.store(src)
+            first = store.n_rows
+            store.ensure_row(first + len(index) - 1)
+            rows = slice(first, first + len(index))
+            for plan, acc in zip(self.plans_, self._acc_[src], strict=True):
+                for stat, values in acc.drain().items():
+                    store.rows(stat_key(stat, plan.ref), rows)[...] = values
+            for k, key in enumerate(("step", "epoch", "batch")):
+                store.rows(key, rows)[...] = [i[k] for i in index]
+            for _ in index:
+                store.commit_row()
 
     # ------------------------------------------------------------------
     # the monitoring set
@@ -565,6 +590,7 @@ class ActivationMonitor(MonitorReader, Callback):
             return
         if self.monitor_set is not None:
             self._evaluate(net, dataset_valid)
+        self._flush()
         if self.__dict__.pop("_per_epoch_", False):
             self._detach()
 
@@ -605,9 +631,12 @@ class ActivationMonitor(MonitorReader, Callback):
     # ------------------------------------------------------------------
 
     def __getstate__(self):
+        if "recording_" in self.__dict__ and self._acc_:
+            self._flush()
         state = self.__dict__.copy()
         # hooks, accumulators and device tensors belong to the running fit
         for key in ("_watch_", "_acc_", "_labels_", "_classes_t_", "_guarded_"):
             state[key] = None if key != "_acc_" else {}
         state["_collect_"] = None
+        state["_pending_"] = {}
         return state

@@ -23,6 +23,9 @@ class MonitorReader:
                 f"This {type(self).__name__} has recorded nothing yet: pass it in "
                 "a net's callbacks and fit the net."
             )
+        flush = getattr(self, "_flush", None)
+        if flush is not None and self.__dict__.get("_acc_"):
+            flush()  # checkpoints still on the device
         return self.recording_
 
     def to_frame(self, source: str | None = None, layers=None) -> pd.DataFrame:

@@ -2,9 +2,11 @@
 
 A :class:`UnitStats` accumulates the batches of one checkpoint window on the
 tensors' device: each batch adds a few ``(n_units,)`` partial results (one
-reduction per statistic), and :meth:`UnitStats.emit` merges them once per
-checkpoint (Chan's formula for the variance) and moves only those small
-vectors to the CPU. Whole activations never leave the device.
+reduction per statistic), :meth:`UnitStats.close` merges them once per
+checkpoint (Chan's formula for the variance), still on the device, and
+:meth:`UnitStats.drain` moves the small vectors of many checkpoints to the
+CPU at once (one synchronisation, not one per batch). Whole activations
+never leave the device.
 
 A unit is a feature of a 2-D output ``(N, U)``, a channel of a conv output
 ``(N, C, ...)`` and a feature of a sequence output ``(N, T, H)``; its values
@@ -23,10 +25,12 @@ import torch
 
 from ..capture import resolve_activation
 
-__all__ = ["CLASS_STATS", "UNIT_STATS", "LayerPlan", "UnitStats"]
+__all__ = ["CLASS_STATS", "STORED_STATS", "UNIT_STATS", "LayerPlan", "UnitStats"]
 
-#: What is recorded per unit, in this order.
+#: What is read per unit, in this order.
 UNIT_STATS = ("active", "mean", "std", "mean_abs", "dormancy", "saturation")
+#: What is stored per unit: the dormancy score is derived from mean_abs.
+STORED_STATS = ("active", "mean", "std", "mean_abs", "saturation")
 #: What is recorded per unit and class.
 CLASS_STATS = ("active", "mean", "mean_abs")
 
@@ -67,7 +71,9 @@ class UnitStats:
         0: no per-class statistics.
     quantiles : sequence of float
         Quantiles of all the layer's values, taken from the last batch of
-        each window (a strided subsample of at most ``max_quantile_values``).
+        each window: of a strided subsample of at most
+        ``max_quantile_values`` values (a sort per checkpoint; the bands of
+        a picture need no more).
     """
 
     def __init__(
@@ -78,7 +84,7 @@ class UnitStats:
         margin: float,
         n_classes: int = 0,
         quantiles=(),
-        max_quantile_values: int = 65536,
+        max_quantile_values: int = 1024,
     ):
         self.plan = plan
         self.tol = float(tol)
@@ -87,6 +93,9 @@ class UnitStats:
         self.q = tuple(float(q) for q in quantiles)
         self.max_quantile_values = max_quantile_values
         self.activation = resolve_activation(plan.activation)
+        self._q_tensor: tuple | None = None
+        self._q_n = 0
+        self._ready: list = []
         self.reset()
 
     def reset(self) -> None:
@@ -101,7 +110,8 @@ class UnitStats:
     def add(
         self, output: torch.Tensor, labels: torch.Tensor | None, last: bool
     ) -> None:
-        """Reduce one batch's output; ``labels`` are class indices per sample."""
+        """Reduce one batch's output; ``labels`` are class indices per sample
+        (``n_classes`` for a label outside the known classes: not counted)."""
         plan = self.plan
         with torch.no_grad():
             a = output.detach()
@@ -109,94 +119,153 @@ class UnitStats:
                 a = a.float()
             if self.activation is not None:
                 a = self.activation(a)
-            n = a.shape[plan.batch_axis]
-            dims = tuple(d for d in range(a.dim()) if d != plan.unit_axis)
-            pos = tuple(
-                d for d in range(a.dim()) if d not in (plan.unit_axis, plan.batch_axis)
-            )
-            var, mean = torch.var_mean(a, dim=dims, correction=0)
-            n_values = a.numel() // max(a.shape[plan.unit_axis], 1)
+            if plan.batch_axis != 0 or plan.unit_axis != 1:
+                a = a.movedim((plan.batch_axis, plan.unit_axis), (0, 1))
+            n, u = a.shape[0], a.shape[1]
+            n_values = a.numel() // max(u, 1)
             absolute = a.abs()
-            abs_mean = absolute.mean(dim=dims)
-            peak = a.amax(dim=pos) if pos else a
-            # (N, U) whatever the layout: the unit axis follows the batch axis
-            if plan.unit_axis < plan.batch_axis:
-                peak = peak.transpose(0, 1)
-            active = peak > self.tol
-            rows = [mean, var * n_values, abs_mean, active.sum(0).to(mean.dtype)]
+            # sums over samples (and positions): cheap reductions; the
+            # variance is two-pass within the batch, merged across batches
+            # by Chan's formula in emit()
+            if a.dim() == 2:
+                per_sample, abs_per_sample, peak = a, absolute, a
+                mean = a.sum(0) / n_values
+                centred = a - mean
+                m2 = (centred * centred).sum(0)
+            else:
+                # (N, U, P): P positions per unit and sample
+                a = a.reshape(n, u, -1)
+                absolute = absolute.reshape(n, u, -1)
+                per_sample, abs_per_sample = a.sum(2), absolute.sum(2)
+                peak = a.amax(2)
+                mean = per_sample.sum(0) / n_values
+                centred = a - mean[None, :, None]
+                m2 = (centred * centred).sum((0, 2))
+            # 1.0 where peak > tol, else 0 (NaN counts as inactive); faster
+            # than a comparison and a bool sum on CPUs
+            active = torch.nan_to_num_((peak - self.tol).clamp_(min=0).sign_(), nan=0.0)
+            rows = [mean, m2, abs_per_sample.sum(0) / n_values, active.sum(0)]
             if plan.bounds is not None:
                 lo, hi = plan.bounds
                 near = (a <= lo + self.margin) | (a >= hi - self.margin)
-                rows.append(near.sum(dim=dims).to(mean.dtype))
+                rows.append(near.reshape(n, u, -1).sum((0, 2)).to(mean.dtype))
             self._parts.append((n, n_values, torch.stack(rows)))
             if self.n_classes and labels is not None:
-                one_hot = torch.nn.functional.one_hot(labels, self.n_classes).to(
-                    mean.dtype
-                )
-                sums = a.sum(dim=pos) if pos else a
-                abs_sums = absolute.sum(dim=pos) if pos else absolute
-                if plan.unit_axis < plan.batch_axis:
-                    sums, abs_sums = sums.transpose(0, 1), abs_sums.transpose(0, 1)
-                per_class = one_hot.T @ torch.stack(
-                    [active.to(mean.dtype), sums, abs_sums], dim=1
-                ).reshape(n, -1)
-                counts = one_hot.sum(0)
-                self._class_parts.append(
-                    torch.cat(
-                        [
-                            per_class.reshape(self.n_classes, 3, -1).flatten(1),
-                            counts[:, None],
-                        ],
-                        dim=1,
-                    )
-                )
+                one_hot = torch.nn.functional.one_hot(labels, self.n_classes + 1)
+                one_hot = one_hot[:, : self.n_classes].to(mean.dtype)
+                stacked = torch.cat([active, per_sample, abs_per_sample], dim=1)
+                sums = one_hot.T @ stacked  # (C, 3U)
+                counts = one_hot.sum(0)[:, None]
+                self._class_parts.append(torch.cat([sums, counts], dim=1))
             if last and self.q:
-                flat = a.reshape(-1)
-                step = max(1, -(-flat.numel() // self.max_quantile_values))
-                sample = flat[::step]
-                q = torch.tensor(self.q, dtype=sample.dtype, device=sample.device)
-                self._quantiles = torch.nanquantile(sample, q)
+                self._quantiles = self._quantiles_of(a.reshape(-1))
 
-    def emit(self) -> dict[str, np.ndarray]:
-        """Merge the window's batches: the checkpoint's statistics, on the CPU.
+    def _quantiles_of(self, flat: torch.Tensor) -> torch.Tensor:
+        """Quantiles (linear interpolation, as numpy's default) of a strided
+        subsample: one small sort, no more."""
+        step = max(1, -(-flat.numel() // self.max_quantile_values))
+        values = torch.sort(flat[::step].contiguous()).values
+        n = len(values)
+        if self._q_tensor is None or self._q_tensor[0].device != values.device:
+            pos = torch.tensor(self.q, dtype=torch.float64) * (n - 1)
+            lo = pos.floor().long()
+            hi = torch.clamp(lo + 1, max=n - 1)
+            weight = (pos - lo).float()
+            self._q_tensor = tuple(t.to(values.device) for t in (lo, hi, weight))
+            self._q_n = n
+        if self._q_n != n:  # a batch of another size
+            self._q_tensor = None
+            return self._quantiles_of(flat)
+        lo, hi, weight = self._q_tensor
+        return torch.lerp(values[lo], values[hi], weight.to(values.dtype))
 
-        Keys are :data:`UNIT_STATS` (``saturation`` only for bounded layers),
-        ``class_<stat>`` (shape ``(n_classes, n_units)``, NaN for a class
-        with no sample in the window) and ``quantiles``.
+    def close(self) -> None:
+        """End the window: keep its merged partial sums on the device.
+
+        No transfer and no synchronisation here: :meth:`drain` moves the
+        checkpoints of many windows to the CPU at once.
         """
-        samples = torch.tensor([p[0] for p in self._parts], dtype=torch.float64)
-        values = torch.tensor([p[1] for p in self._parts], dtype=torch.float64)
-        parts = torch.stack([p[2] for p in self._parts]).double().cpu()
-        total, n_total = values.sum(), samples.sum()
-        w = values[:, None] / total
-        mean = (w * parts[:, 0]).sum(0)
-        m2 = parts[:, 1].sum(0) + (values[:, None] * (parts[:, 0] - mean) ** 2).sum(0)
-        mean_abs = (w * parts[:, 2]).sum(0)
+        parts = self._parts
+        if not parts:
+            self._ready.append(None)  # the layer did not run in this window
+            self.reset()
+            return
+        if len(parts) == 1:
+            n, n_values, raw = parts[0]
+        else:
+            # Chan's merge of the batches' (mean, M2), on the device
+            stacked = torch.stack([p[2] for p in parts])
+            counts = torch.tensor(
+                [float(p[1]) for p in parts], dtype=stacked.dtype, device=stacked.device
+            )[:, None]
+            n, n_values = sum(p[0] for p in parts), sum(p[1] for p in parts)
+            mean = (counts * stacked[:, 0]).sum(0) / n_values
+            m2 = stacked[:, 1].sum(0) + (counts * (stacked[:, 0] - mean) ** 2).sum(0)
+            mean_abs = (counts * stacked[:, 2]).sum(0) / n_values
+            raw = torch.cat([torch.stack([mean, m2, mean_abs]), stacked[:, 3:].sum(0)])
+        classes = torch.stack(self._class_parts).sum(0) if self._class_parts else None
+        self._ready.append((n, n_values, raw, classes, self._quantiles))
+        self.reset()
+
+    @property
+    def n_ready(self) -> int:
+        return len(self._ready)
+
+    def drain(self) -> dict[str, np.ndarray]:
+        """The closed windows' statistics, on the CPU: ``(n_windows, ...)`` each.
+
+        Keys are :data:`STORED_STATS` (``saturation`` only for bounded
+        layers), ``class_<stat>`` (``(n_windows, n_classes, n_units)``, NaN
+        for a class with no sample in the window) and ``quantiles``. A
+        window in which the layer did not run reads NaN.
+        """
+        ready, self._ready = self._ready, []
+        kept = [r for r in ready if r is not None]
+        n_stats = 4 + (self.plan.bounds is not None)
+        u = self.plan.n_units
+        raw = np.full((len(ready), n_stats, u), np.nan)
+        samples = np.full((len(ready), 1), np.nan)
+        values = np.full((len(ready), 1), np.nan)
+        rows = [k for k, r in enumerate(ready) if r is not None]
+        if kept:
+            # one transfer for all the windows
+            raw[rows] = torch.stack([r[2] for r in kept]).cpu().double().numpy()
+            samples[rows, 0] = [r[0] for r in kept]
+            values[rows, 0] = [r[1] for r in kept]
         out = {
-            "active": parts[:, 3].sum(0) / n_total,
-            "mean": mean,
-            "std": (m2 / total).clamp_min(0).sqrt(),
-            "mean_abs": mean_abs,
-            "dormancy": dormancy_score(mean_abs),
+            "active": raw[:, 3] / samples,
+            "mean": raw[:, 0],
+            "std": np.sqrt(np.maximum(raw[:, 1] / values, 0)),
+            "mean_abs": raw[:, 2],
         }
         if self.plan.bounds is not None:
-            out["saturation"] = parts[:, 4].sum(0) / total
-        out = {k: v.numpy().astype(np.float32) for k, v in out.items()}
-        if self._class_parts:
-            acc = torch.stack(self._class_parts).double().sum(0).cpu()
-            counts = acc[:, -1:]
-            per = acc[:, :-1].reshape(self.n_classes, 3, -1)
-            n_pos = values[0] / samples[0]  # positions per sample
+            out["saturation"] = raw[:, 4] / values
+        if self.n_classes:
+            acc = np.full((len(ready), self.n_classes, 3 * u + 1), np.nan)
+            with_classes = [k for k in rows if ready[k][3] is not None]
+            if with_classes:
+                acc[with_classes] = (
+                    torch.stack([ready[k][3] for k in with_classes])
+                    .cpu()
+                    .double()
+                    .numpy()
+                )
+            counts = acc[:, :, -1:]
+            per = acc[:, :, :-1].reshape(len(ready), self.n_classes, 3, u)
+            n_pos = (values / samples)[:, :, None]  # positions per sample
             with np.errstate(invalid="ignore", divide="ignore"):
-                active = (per[:, 0] / counts).numpy()
-                mean = (per[:, 1] / (counts * n_pos)).numpy()
-                mabs = (per[:, 2] / (counts * n_pos)).numpy()
-            out["class_active"] = active.astype(np.float32)
-            out["class_mean"] = mean.astype(np.float32)
-            out["class_mean_abs"] = mabs.astype(np.float32)
-        if self._quantiles is not None:
-            out["quantiles"] = self._quantiles.float().cpu().numpy()
-        self.reset()
+                out["class_active"] = per[:, :, 0] / counts
+                out["class_mean"] = per[:, :, 1] / (counts * n_pos)
+                out["class_mean_abs"] = per[:, :, 2] / (counts * n_pos)
+        out = {k: v.astype(np.float32) for k, v in out.items()}
+        if self.q:
+            q = np.full((len(ready), len(self.q)), np.nan, np.float32)
+            with_q = [k for k in rows if ready[k][4] is not None]
+            if with_q:
+                q[with_q] = (
+                    torch.stack([ready[k][4] for k in with_q]).float().cpu().numpy()
+                )
+            out["quantiles"] = q
         return out
 
 
