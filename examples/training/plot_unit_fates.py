@@ -96,7 +96,10 @@ print(monitors[0.5].recording_)
 fig, axes = plt.subplots(1, 2, figsize=(11, 5.5), layout="constrained")
 for ax, (lr, monitor) in zip(axes, monitors.items(), strict=True):
     UnitTimelineDisplay.from_monitor(monitor, ax=ax)
-    ax.set_title(f"Adam, lr={lr}", fontsize="medium")
+    ax.set_title(
+        f"Adam, lr={lr}\nred: dead for good, sorted by time of death",
+        fontsize="medium",
+    )
 
 # %%
 # ``unit_fate`` has the same answer as a table: when each unit died (or went
