@@ -494,3 +494,27 @@ def test_functional_activation_is_applied_before_the_statistics(wine):
             WineClassifier,
             callbacks=[ActivationMonitor(["dense0"], activation="rel")],
         ).fit(X, y)
+
+
+def test_fit_loop_called_directly_hooks_live_per_epoch(wine):
+    X, y = wine
+    mon = ActivationMonitor(["dense0"], every=1)
+    net = make_net(WineClassifier, batch_size=60, callbacks=[mon])
+    net.initialize()
+    net.fit_loop(X, y, epochs=2)  # no on_train_begin / on_train_end
+    assert _hooks(net) == []
+    np.testing.assert_array_equal(mon.recording_.steps("train"), np.arange(1, 7))
+
+
+def test_rows_are_readable_during_training(wine):
+    X, y = wine
+    seen = []
+
+    class Reader(Callback):
+        def on_batch_end(self, net, training=None, **kwargs):
+            if training:
+                seen.append(len(mon.to_frame(layers="dense0")))
+
+    mon = ActivationMonitor(["dense0"], every=1)
+    make_net(WineClassifier, batch_size=60, callbacks=[mon, Reader()]).fit(X, y)
+    assert seen == [20 * k for k in range(1, 7)]

@@ -131,7 +131,10 @@ class ActivationMonitor(MonitorReader, Callback):
     Attributes
     ----------
     recording_ : ActivationRecording
-        What was recorded (live: it grows while training goes on).
+        What was recorded (live: it grows while training goes on). Rows
+        are computed on the device and written in groups, at the latest at
+        each epoch end; the monitor's own read methods (``to_frame``,
+        ``unit_fate``, ...) write the pending ones first.
     layers_ : list of str
         Monitored layers, in forward order.
     n_units_ : dict of str to int
@@ -143,8 +146,9 @@ class ActivationMonitor(MonitorReader, Callback):
     >>> from skviz.record import ActivationMonitor
     >>> mon = ActivationMonitor(every=5, monitor_set=(X_val, y_val))  # doctest: +SKIP
     >>> net = InspectableNeuralNetClassifier(Net, callbacks=[mon])  # doctest: +SKIP
-    >>> net.fit(X, y).callbacks_  # doctest: +SKIP
+    >>> net.fit(X, y)  # doctest: +SKIP
     >>> mon.unit_fate().query("final == 'dead'")  # doctest: +SKIP
+    >>> mon.layer_fractions()  # doctest: +SKIP
     """
 
     def __init__(
