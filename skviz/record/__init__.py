@@ -4,7 +4,7 @@
   parameters (and optionally their gradients) after every ``every``-th
   training batch, in bounded memory;
 * :class:`ActivationMonitor` -- a skorch callback that streams per-unit
-  activation statistics (active fraction, mean, std, mean |a|, dormancy,
+  activation statistics (active fraction, mean, std, mean ``|a|``, dormancy,
   saturation, optionally per class) of chosen layers during ``fit``, read
   through its :class:`ActivationRecording` (tidy frames, ``unit_fate``,
   dead and dormant fractions per layer);

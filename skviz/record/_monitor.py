@@ -111,7 +111,7 @@ class ActivationMonitor(MonitorReader, Callback):
     tau : float, default=0.025
         Dormant means dormancy score <= ``tau``.
     per_class : bool, default=False
-        Also record active fraction, mean and mean |a| per class; needs the
+        Also record active fraction, mean and mean ``|a|`` per class; needs the
         labels (``y`` of fit for training batches, ``(X, y)`` or the
         validation split for the monitoring set).
     saturation_margin : float, default=0.05

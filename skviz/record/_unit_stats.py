@@ -270,7 +270,7 @@ class UnitStats:
 
 
 def dormancy_score(mean_abs):
-    """Sokar et al.'s score: a unit's mean |a| over the layer's average of it.
+    """Sokar et al.'s score: a unit's mean ``|a|`` over the layer's average of it.
 
     ``score_i = mean|a_i| / ((1/U) sum_k mean|a_k|)``. A layer whose units
     are all zero has no scale to compare with: every score is 0 there (all
