@@ -518,3 +518,38 @@ def test_rows_are_readable_during_training(wine):
     mon = ActivationMonitor(["dense0"], every=1)
     make_net(WineClassifier, batch_size=60, callbacks=[mon, Reader()]).fit(X, y)
     assert seen == [20 * k for k in range(1, 7)]
+
+
+class PickleProbe(Callback):
+    """Counts hooks during steps and at epoch ends, and pickles the net there."""
+
+    def initialize(self):
+        self.step_, self.epoch_end_, self.copies_ = [], [], []
+        return self
+
+    def on_batch_begin(self, net, training=None, **kwargs):
+        if training:
+            self.step_.append(len(_hooks(net)))
+
+    def on_epoch_end(self, net, **kwargs):
+        import pickle
+
+        self.epoch_end_.append(len(_hooks(net)))
+        self.copies_.append(pickle.dumps(net))
+
+
+def test_hooks_live_only_during_a_training_step_and_the_net_pickles_mid_fit(wine):
+    import pickle
+
+    X, y = wine
+    probe = PickleProbe()
+    mon = ActivationMonitor(["dense0", "dense1"], every=1, monitor_set=X[:20])
+    net = make_net(WineClassifier, batch_size=60, callbacks=[mon, probe])
+    net.fit(X, y)
+    assert probe.step_ == [2] * 6
+    assert probe.epoch_end_ == [0, 0]
+    copy = pickle.loads(probe.copies_[-1])
+    assert "fit_loop" in copy.__dict__  # pickled inside fit: a guard, harmless
+    copy.partial_fit(X, y)
+    assert "fit_loop" not in copy.__dict__
+    assert _hooks(copy) == []

@@ -261,6 +261,8 @@ class ActivationMonitor(MonitorReader, Callback):
         return store
 
     def _clear_live(self) -> None:
+        self._live_ = False  # attached to a running fit
+        self._watched_: dict = {}
         self._watch_ = None
         self._acc_: dict[str, list[UnitStats]] = {}
         self._pending_: dict[str, list[tuple[int, int, int]]] = {}
@@ -269,7 +271,6 @@ class ActivationMonitor(MonitorReader, Callback):
         self._labels_ = None
         self._last_ = False
         self._classes_t_ = None
-        self._guarded_ = None
 
     @property
     def layers_(self) -> list[str]:
@@ -340,9 +341,8 @@ class ActivationMonitor(MonitorReader, Callback):
         self._by_module_: dict[str, list[int]] = {}
         for i, p in enumerate(self.plans_):
             self._by_module_.setdefault(p.module, []).append(i)
-        self._watch_ = watch_outputs(
-            {name: modules[name] for name in self._by_module_}, self._on_run
-        )
+        self._watched_ = {name: modules[name] for name in self._by_module_}
+        self._live_ = True
         rec.monitor_params = self.get_params()
         for store in rec._stores.values():
             store.memory_budget = self.memory_budget
@@ -442,38 +442,38 @@ class ActivationMonitor(MonitorReader, Callback):
                 )
 
     def _guard(self, net) -> None:
-        """Remove the hooks however ``fit_loop`` ends.
+        """Clean up however ``fit_loop`` ends.
 
         skorch calls ``on_train_end`` after a normal end and after a
         ``KeyboardInterrupt``, but not when training raises: the fit loop of
         this one net is wrapped (an instance attribute, gone afterwards) so
-        that no exception leaves a hook on the module.
+        that no exception leaves a hook on the module or a checkpoint unwritten.
         """
-        original = net.fit_loop
-        monitor = self
-
-        def fit_loop(*args, **kwargs):
-            try:
-                return original(*args, **kwargs)
-            finally:
-                monitor._unguard(net)
-                monitor._detach()
-
-        net.__dict__["fit_loop"] = fit_loop
-        self._guarded_ = net
+        net.__dict__["fit_loop"] = FitLoopGuard(net, self)
 
     def _unguard(self, net) -> None:
-        net.__dict__.pop("fit_loop", None)
-        self._guarded_ = None
+        if isinstance(net.__dict__.get("fit_loop"), FitLoopGuard):
+            del net.__dict__["fit_loop"]
 
-    def _detach(self) -> None:
-        if self.__dict__.get("_acc_"):
-            self._flush()
+    def _hooks_on(self) -> None:
+        # Hooks live for one training step (or one monitoring pass) only: a
+        # net pickled by another callback between steps carries none.
+        if self._watch_ is None and self._watched_:
+            self._watch_ = watch_outputs(self._watched_, self._on_run)
+
+    def _hooks_off(self) -> None:
         watch = self.__dict__.get("_watch_")
         if watch is not None:
             watch.remove()
         self._watch_ = None
         self._collect_ = None
+
+    def _detach(self) -> None:
+        if self.__dict__.get("_acc_"):
+            self._flush()
+        self._hooks_off()
+        self._live_ = False
+        self._watched_ = {}
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         self._unguard(net)
@@ -484,8 +484,8 @@ class ActivationMonitor(MonitorReader, Callback):
     # ------------------------------------------------------------------
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        if self._watch_ is None:
-            # fit_loop called directly (no on_train_begin): hooks per epoch
+        if not self._live_:
+            # fit_loop called directly (no on_train_begin): attached per epoch
             if "recording_" not in self.__dict__:
                 self.initialize()
             self._attach(net, dataset_train, None)
@@ -511,9 +511,10 @@ class ActivationMonitor(MonitorReader, Callback):
             store.reserve(max(store.n_rows + upcoming, 1))
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
-        if not training or self.every is None or self._watch_ is None:
+        if not training or self.every is None or not self._live_:
             self._collect_ = None
             return
+        self._hooks_on()
         self._collect_ = "train"
         self._calls_ = {}
         self._last_ = (self.n_batches_seen_ + 1) % self.every == 0
@@ -543,9 +544,9 @@ class ActivationMonitor(MonitorReader, Callback):
                 acc[i].add(tensor, self._labels_, self._last_)
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        if not training or self._watch_ is None:
+        if not training or not self._live_:
             return
-        self._collect_ = None
+        self._hooks_off()
         self.n_batches_seen_ += 1
         self._batch_in_epoch_ += 1
         if self.every is not None and self.n_batches_seen_ % self.every == 0:
@@ -590,7 +591,7 @@ class ActivationMonitor(MonitorReader, Callback):
     # ------------------------------------------------------------------
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        if self._watch_ is None:
+        if not self._live_:
             return
         if self.monitor_set is not None:
             self._evaluate(net, dataset_valid)
@@ -613,7 +614,12 @@ class ActivationMonitor(MonitorReader, Callback):
             devices = [torch.device(net.device).index or 0]
         # skorch's loaders draw a seed from torch's global random state even
         # without shuffling: training must not see the monitoring pass.
-        with torch.random.fork_rng(devices=devices), inspection_session(module):
+        self._hooks_on()
+        with (
+            torch.random.fork_rng(devices=devices),
+            inspection_session(module),
+            self._watch_,
+        ):
             for batch in net.get_iterator(dataset, training=False):
                 Xi, yi = unpack_data(batch)
                 self._calls_ = {}
@@ -628,6 +634,7 @@ class ActivationMonitor(MonitorReader, Callback):
                     net.infer(Xi)
                 finally:
                     self._collect_ = None
+        self._watch_ = None
         self._write("eval")
 
     # ------------------------------------------------------------------
@@ -639,8 +646,30 @@ class ActivationMonitor(MonitorReader, Callback):
             self._flush()
         state = self.__dict__.copy()
         # hooks, accumulators and device tensors belong to the running fit
-        for key in ("_watch_", "_acc_", "_labels_", "_classes_t_", "_guarded_"):
-            state[key] = None if key != "_acc_" else {}
+        for key in ("_watch_", "_labels_", "_classes_t_"):
+            state[key] = None
+        state.update(_acc_={}, _pending_={}, _watched_={}, _live_=False)
         state["_collect_"] = None
-        state["_pending_"] = {}
         return state
+
+
+class FitLoopGuard:
+    """``net.fit_loop`` while a monitor is attached: the class's fit loop,
+    then the monitor's clean-up, whatever happened.
+
+    A module-level class (not a closure), so that a net pickled during
+    ``fit`` (``Checkpoint(f_pickle=...)``) still pickles; the copy's guard
+    just runs the class's fit loop once and removes itself.
+    """
+
+    def __init__(self, net, monitor: ActivationMonitor):
+        self.net = net
+        self.monitor = monitor
+
+    def __call__(self, *args, **kwargs):
+        net = self.net
+        try:
+            return type(net).fit_loop(net, *args, **kwargs)
+        finally:
+            self.monitor._unguard(net)
+            self.monitor._detach()
