@@ -262,6 +262,7 @@ class ActivationMonitor(MonitorReader, Callback):
 
     def _clear_live(self) -> None:
         self._live_ = False  # attached to a running fit
+        self._per_epoch_batches_ = 0
         self._watched_: dict = {}
         self._watch_ = None
         self._acc_: dict[str, list[UnitStats]] = {}
@@ -456,8 +457,9 @@ class ActivationMonitor(MonitorReader, Callback):
             del net.__dict__["fit_loop"]
 
     def _hooks_on(self) -> None:
-        # Hooks live for one training step (or one monitoring pass) only: a
-        # net pickled by another callback between steps carries none.
+        # Hooks live for the training steps of an epoch (or one monitoring
+        # pass) only: a net pickled by another callback at an epoch's end
+        # carries none.
         if self._watch_ is None and self._watched_:
             self._watch_ = watch_outputs(self._watched_, self._on_run)
 
@@ -498,12 +500,13 @@ class ActivationMonitor(MonitorReader, Callback):
             )
         self._epoch_ = len(net.history)
         self._batch_in_epoch_ = 0
+        try:
+            per_epoch = len(net.get_iterator(dataset_train, training=True))
+        except Exception:  # iterable datasets: grow as we go
+            per_epoch = 0
+        self._per_epoch_batches_ = per_epoch
         if not self._planned_ and self.every is not None:
             self._planned_ = True
-            try:
-                per_epoch = len(net.get_iterator(dataset_train, training=True))
-            except Exception:  # iterable datasets: grow as we go
-                per_epoch = 0
             store = self.recording_.store("train")
             seen = self.n_batches_seen_
             epochs = getattr(net, "max_epochs", 0) or 0
@@ -546,9 +549,13 @@ class ActivationMonitor(MonitorReader, Callback):
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
         if not training or not self._live_:
             return
-        self._hooks_off()
+        self._collect_ = None
         self.n_batches_seen_ += 1
         self._batch_in_epoch_ += 1
+        if not 0 < self._batch_in_epoch_ < self._per_epoch_batches_:
+            # kept between the steps of an epoch (registering costs), off
+            # after its last training batch and whenever the length is unknown
+            self._hooks_off()
         if self.every is not None and self.n_batches_seen_ % self.every == 0:
             self._write("train")
 

@@ -96,6 +96,7 @@ class UnitStats:
         self._q_tensor: tuple | None = None
         self._q_n = 0
         self._ready: list = []
+        self._buffers: dict[str, torch.Tensor] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -106,6 +107,26 @@ class UnitStats:
     @property
     def empty(self) -> bool:
         return not self._parts
+
+    def _scratch(self, key: str, like: torch.Tensor) -> torch.Tensor:
+        """A reusable buffer shaped like ``like``.
+
+        Temporaries as large as a layer's output, allocated afresh every
+        batch, come from the OS as new pages (large blocks are mapped, not
+        pooled, by the C allocator) and cost more in page faults than the
+        arithmetic; one buffer per layer, reused, does not.
+        """
+        buf = self._buffers.get(key)
+        if (
+            buf is None
+            or buf.numel() < like.numel()
+            or buf.dtype != like.dtype
+            or buf.device != like.device
+        ):
+            buf = self._buffers[key] = torch.empty(
+                like.numel(), dtype=like.dtype, device=like.device
+            )
+        return buf[: like.numel()].view(like.shape)
 
     def add(
         self, output: torch.Tensor, labels: torch.Tensor | None, last: bool
@@ -123,40 +144,45 @@ class UnitStats:
                 a = a.movedim((plan.batch_axis, plan.unit_axis), (0, 1))
             n, u = a.shape[0], a.shape[1]
             n_values = a.numel() // max(u, 1)
-            absolute = a.abs()
-            # sums over samples (and positions): cheap reductions; the
-            # variance is two-pass within the batch, merged across batches
-            # by Chan's formula in emit()
-            if a.dim() == 2:
-                per_sample, abs_per_sample, peak = a, absolute, a
-                mean = a.sum(0) / n_values
-                centred = a - mean
-                m2 = (centred * centred).sum(0)
-            else:
-                # (N, U, P): P positions per unit and sample
-                a = a.reshape(n, u, -1)
-                absolute = absolute.reshape(n, u, -1)
-                per_sample, abs_per_sample = a.sum(2), absolute.sum(2)
-                peak = a.amax(2)
-                mean = per_sample.sum(0) / n_values
-                centred = a - mean[None, :, None]
-                m2 = (centred * centred).sum((0, 2))
+            # (N, U, P): P positions per unit and sample (1 for a plain layer)
+            a = a.reshape(n, u, -1)
+            flat = a.shape[2] == 1
+            one_hot = None
+            if self.n_classes and labels is not None:
+                one_hot = torch.nn.functional.one_hot(labels, self.n_classes + 1)
+                one_hot = one_hot[:, : self.n_classes].to(a.dtype).T  # (C, N)
+            class_rows = []
+            # sums over samples (and positions); the variance is two-pass
+            # within the batch, merged across batches by Chan's formula
+            per_sample = a[:, :, 0] if flat else a.sum(2)
+            mean = per_sample.sum(0) / n_values
+            if one_hot is not None:
+                class_rows.append(one_hot @ per_sample)
+            work = self._scratch("values", a)
+            torch.sub(a, mean[None, :, None], out=work)
+            m2 = work.mul_(work).sum((0, 2))
+            torch.abs(a, out=work)
+            abs_per_sample = work[:, :, 0] if flat else work.sum(2)
+            abs_mean = abs_per_sample.sum(0) / n_values
+            if one_hot is not None:
+                class_rows.append(one_hot @ abs_per_sample)
+            peak = a[:, :, 0] if flat else a.amax(2)
             # 1.0 where peak > tol, else 0 (NaN counts as inactive); faster
             # than a comparison and a bool sum on CPUs
-            active = torch.nan_to_num_((peak - self.tol).clamp_(min=0).sign_(), nan=0.0)
-            rows = [mean, m2, abs_per_sample.sum(0) / n_values, active.sum(0)]
+            active = self._scratch("active", peak)
+            torch.sub(peak, self.tol, out=active)
+            torch.nan_to_num_(active.clamp_(min=0).sign_(), nan=0.0)
+            rows = [mean, m2, abs_mean, active.sum(0)]
+            if one_hot is not None:
+                class_rows.insert(0, one_hot @ active)
             if plan.bounds is not None:
                 lo, hi = plan.bounds
                 near = (a <= lo + self.margin) | (a >= hi - self.margin)
-                rows.append(near.reshape(n, u, -1).sum((0, 2)).to(mean.dtype))
+                rows.append(near.sum((0, 2)).to(mean.dtype))
             self._parts.append((n, n_values, torch.stack(rows)))
-            if self.n_classes and labels is not None:
-                one_hot = torch.nn.functional.one_hot(labels, self.n_classes + 1)
-                one_hot = one_hot[:, : self.n_classes].to(mean.dtype)
-                stacked = torch.cat([active, per_sample, abs_per_sample], dim=1)
-                sums = one_hot.T @ stacked  # (C, 3U)
-                counts = one_hot.sum(0)[:, None]
-                self._class_parts.append(torch.cat([sums, counts], dim=1))
+            if one_hot is not None:
+                counts = one_hot.sum(1)[:, None]
+                self._class_parts.append(torch.cat([*class_rows, counts], dim=1))
             if last and self.q:
                 self._quantiles = self._quantiles_of(a.reshape(-1))
 
