@@ -397,6 +397,8 @@ def test_clone_and_grid_search(wine):
     assert best.recording_.n_checkpoints("train") > 0
 
 
+# importing torch.compile's machinery warns about torch.jit deprecations
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_compile_raises_a_clear_error_before_training(wine):
     X, y = wine
     mon = ActivationMonitor(["dense0"])
