@@ -10,26 +10,31 @@ through its :class:`ActivationRecording`, ``recording_``.
 
 from __future__ import annotations
 
-import fnmatch
-import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from skorch.callbacks import Callback
-from skorch.dataset import get_len, unpack_data
+from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from ..capture import unwrap_compiled, watch_outputs
-from ..layers import check_module_names, select_path
+from ..layers import select_path
 from ._activation_recording import ActivationRecording, stat_key
 from ._monitor_layers import discover_layers, plan_layers, with_activation
 from ._monitor_reading import MonitorReader
+from ._monitor_setup import (
+    FitLoopGuard,
+    add_fields,
+    check_monitor_set,
+    choose_layers,
+    find_classes,
+    validate_params,
+)
 from ._recording import add_index_fields
 from ._store import RowStore
-from ._unit_stats import STORED_STATS, UnitStats
+from ._unit_stats import UnitStats
 
 __all__ = ["ActivationMonitor"]
 
@@ -182,51 +187,9 @@ class ActivationMonitor(MonitorReader, Callback):
     # validation and state
     # ------------------------------------------------------------------
 
-    def _validate_params(self) -> None:
-        every = self.every
-        if every is not None and (
-            isinstance(every, bool) or not isinstance(every, numbers.Integral)
-        ):
-            raise TypeError(f"every must be an int or None, got {every!r}.")
-        if every is not None and every < 1:
-            raise ValueError(f"every must be >= 1, got {every}.")
-        if every is None and self.monitor_set is None:
-            raise ValueError(
-                "every=None and monitor_set=None leave nothing to monitor: choose "
-                "the training batches (every=k), a monitoring set, or both."
-            )
-        if isinstance(self.monitor_set, str) and self.monitor_set != "valid":
-            raise ValueError(
-                f"monitor_set must be 'valid', samples or (X, y); got "
-                f"{self.monitor_set!r}."
-            )
-        for key in ("tol", "tau", "saturation_margin"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{key} must be a number, got {value!r}.")
-            if not np.isfinite(value):
-                raise ValueError(f"{key} must be finite, got {value}.")
-        if self.saturation_margin < 0:
-            raise ValueError("saturation_margin must be >= 0.")
-        if not isinstance(self.per_class, bool | np.bool_):
-            raise TypeError(f"per_class must be a bool, got {self.per_class!r}.")
-        if self.quantiles is not None:
-            q = np.asarray(self.quantiles, dtype=float)
-            if q.ndim != 1 or not len(q) or ((q < 0) | (q > 1)).any():
-                raise ValueError(
-                    f"quantiles must be numbers in [0, 1], got {self.quantiles!r}."
-                )
-        budget = self.memory_budget
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, numbers.Integral)
-        ):
-            raise TypeError(f"memory_budget must be an int or None, got {budget!r}.")
-        if budget is not None and budget < 0:
-            raise ValueError(f"memory_budget must be >= 0, got {budget}.")
-
     def initialize(self):
         """Validate the parameters and start an empty recording."""
-        self._validate_params()
+        validate_params(self)
         self._detach()
         self._reset()
         return self
@@ -304,7 +267,7 @@ class ActivationMonitor(MonitorReader, Callback):
         modules = dict(module.named_modules())
         if not self.plans_:
             infos = discover_layers(net, X, y)
-            refs = self._choose(net, X, infos, modules)
+            refs = choose_layers(self, net, X, infos, modules)
             self.plans_ = with_activation(
                 plan_layers(refs, infos, modules), self.activation
             )
@@ -312,16 +275,16 @@ class ActivationMonitor(MonitorReader, Callback):
             rec.n_units = {p.ref: p.n_units for p in self.plans_}
             rec.bounded = {p.ref: p.bounds for p in self.plans_ if p.bounds}
             if self.per_class:
-                rec.classes = self._find_classes(net, y)
+                rec.classes = find_classes(self, net, y)
             for store in rec._stores.values():
-                self._add_fields(store)
+                add_fields(self, store)
         missing = [p.module for p in self.plans_ if p.module not in modules]
         if missing:
             raise ValueError(
                 f"The monitored layers {missing} are gone from the module since the "
                 "recording started; re-initialize the net to start a new recording."
             )
-        self._check_monitor_set()
+        check_monitor_set(self)
         n_classes = 0 if rec.classes is None else len(rec.classes)
         quantiles = () if self.quantiles is None else self.quantiles
         self._acc_ = {
@@ -349,98 +312,6 @@ class ActivationMonitor(MonitorReader, Callback):
             store.memory_budget = self.memory_budget
             store.directory = self.directory
         self._planned_ = False
-
-    def _choose(self, net, X, infos, modules) -> list[str]:
-        if self.layers is None:
-            if not hasattr(net, "layer_info"):
-                raise ValueError(
-                    "ActivationMonitor(layers=None) takes the dead-unit report's "
-                    "layers, which need a skviz net (InspectableMixin); name the "
-                    "layers of this net: ActivationMonitor(layers=[...])."
-                )
-            from ..reports import default_report_layers
-
-            return default_report_layers(net, X)
-        wanted = [self.layers] if isinstance(self.layers, str) else list(self.layers)
-        refs = [info.ref for info in infos]
-        chosen: list[str] = []
-        for text in wanted:
-            if any(c in text for c in "*?"):
-                found = [r for r in refs if fnmatch.fnmatchcase(r, text)]
-                if not found:
-                    raise ValueError(
-                        f"No layer matches {text!r}; layers that ran: {refs}."
-                    )
-                chosen += [r for r in found if r not in chosen]
-            elif text not in chosen:
-                chosen.append(text)
-        known = [name for name in modules if name]
-        from ..layers import LayerRef
-
-        check_module_names([LayerRef.parse(t, known).module for t in chosen], known)
-        return chosen
-
-    def _find_classes(self, net, y) -> np.ndarray:
-        labels = []
-        if self.every is not None:
-            if y is None:
-                raise ValueError(
-                    "per_class=True needs the labels: fit(X, y) with y, or "
-                    "every=None and a monitoring set with labels."
-                )
-            labels.append(np.asarray(y).ravel())
-        ys = self._monitor_y()
-        if ys is not None:
-            labels.append(np.asarray(ys).ravel())
-        if getattr(net, "classes", None) is not None:
-            labels.append(np.asarray(net.classes))
-        return np.unique(np.concatenate(labels)) if labels else np.empty(0)
-
-    def _monitor_y(self):
-        ms = self.monitor_set
-        if isinstance(ms, tuple) and len(ms) == 2:
-            return ms[1]
-        return None
-
-    def _check_monitor_set(self) -> None:
-        ms = self.monitor_set
-        if ms is None or isinstance(ms, str):
-            return
-        X, y = ms if isinstance(ms, tuple) and len(ms) == 2 else (ms, None)
-        n = get_len(X)
-        if n == 0:
-            raise ValueError("monitor_set holds no sample.")
-        if y is not None and get_len(y) != n:
-            raise ValueError(f"monitor_set has {n} samples but {get_len(y)} labels.")
-        if self.per_class and y is None:
-            raise ValueError(
-                "per_class=True needs labels of the monitoring set: pass "
-                "monitor_set=(X, y)."
-            )
-
-    def _add_fields(self, store: RowStore) -> None:
-        rec = self.recording_
-        n_classes = 0 if rec.classes is None else len(rec.classes)
-        for p in self.plans_:
-            for stat in STORED_STATS:
-                if stat == "saturation" and p.bounds is None:
-                    continue
-                store.add(stat_key(stat, p.ref), (p.n_units,), np.float32, label=p.ref)
-            if n_classes:
-                for stat in ("active", "mean", "mean_abs"):
-                    store.add(
-                        stat_key(f"class_{stat}", p.ref),
-                        (n_classes, p.n_units),
-                        np.float32,
-                        label=p.ref,
-                    )
-            if self.quantiles is not None:
-                store.add(
-                    stat_key("quantiles", p.ref),
-                    (len(self.quantiles),),
-                    np.float32,
-                    budgeted=False,
-                )
 
     def _guard(self, net) -> None:
         """Clean up however ``fit_loop`` ends.
@@ -658,25 +529,3 @@ class ActivationMonitor(MonitorReader, Callback):
         state.update(_acc_={}, _pending_={}, _watched_={}, _live_=False)
         state["_collect_"] = None
         return state
-
-
-class FitLoopGuard:
-    """``net.fit_loop`` while a monitor is attached: the class's fit loop,
-    then the monitor's clean-up, whatever happened.
-
-    A module-level class (not a closure), so that a net pickled during
-    ``fit`` (``Checkpoint(f_pickle=...)``) still pickles; the copy's guard
-    just runs the class's fit loop once and removes itself.
-    """
-
-    def __init__(self, net, monitor: ActivationMonitor):
-        self.net = net
-        self.monitor = monitor
-
-    def __call__(self, *args, **kwargs):
-        net = self.net
-        try:
-            return type(net).fit_loop(net, *args, **kwargs)
-        finally:
-            self.monitor._unguard(net)
-            self.monitor._detach()
