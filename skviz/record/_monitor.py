@@ -125,8 +125,9 @@ class ActivationMonitor(MonitorReader, Callback):
         ``nn.Hardsigmoid`` and ``nn.Hardtanh`` (``ReLU6``) outputs.
     quantiles : sequence of float or None, default=(0.05, 0.25, 0.5, 0.75, 0.95)
         Quantiles of each layer's values at each checkpoint (training
-        source: of the last batch of the window; at most 1,024 values,
-        strided). None records none.
+        source: of the last batch of the window; monitoring set: of its last
+        batch), each from at most 1,024 of its values (evenly spaced runs of
+        16). None records none.
     memory_budget : int or None, default=256 MiB
         Bytes of per-unit rows kept in memory before they spill to
         memory-mapped files (see :class:`~skviz.record.RowStore`).
