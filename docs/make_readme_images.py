@@ -38,6 +38,7 @@ PICTURES = {
     "training/plot_weight_updates.py": [
         ("anim", "weight_updates.gif", {"dpi": 60, "fps": 4})
     ],
+    "training/plot_unit_fates.py": [(1, "unit_fates.png", {"dpi": 80})],
     "layers/plot_layer_transformation.py": [
         ("anim", "layer_transformation.gif", {"dpi": 80, "fps": 8})
     ],

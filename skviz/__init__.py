@@ -7,9 +7,10 @@ from .nets import (
     InspectableNeuralNetRegressor,
     PlotMethodsMixin,
 )
-from .record import WeightRecorder
+from .record import ActivationMonitor, WeightRecorder
 
 __all__ = [
+    "ActivationMonitor",
     "InspectableMixin",
     "InspectableNeuralNet",
     "InspectableNeuralNetClassifier",

@@ -55,6 +55,7 @@ __all__ = [
     "numpy_dtype",
     "resolve_activation",
     "unwrap_compiled",
+    "watch_outputs",
 ]
 
 # --------------------------------------------------------------------------
@@ -661,3 +662,35 @@ class LayerCapture:
             f"taken, but a batch of {rows} samples gives shape {tuple(tensor.shape)}. "
             "Pass a batch_size that no other axis of this output has."
         )
+
+
+class OutputWatch:
+    """Forward hooks on some modules, kept until :meth:`remove` (or ``with``).
+
+    For callers watching across forward passes (a training callback).
+    """
+
+    def __init__(self, modules: Mapping[str, nn.Module], on_run: Callable):
+        self._handles = _watch_runs(modules, on_run)
+
+    def remove(self) -> None:
+        """Remove every hook (again: a no-op)."""
+        while self._handles:
+            self._handles.pop().remove()
+
+    def __enter__(self) -> OutputWatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def watch_outputs(
+    modules: Mapping[str, nn.Module], on_run: Callable[[str, Any], None]
+) -> OutputWatch:
+    """Call ``on_run(name, output)`` after every run of each module, in this thread.
+
+    The output is passed as the module returned it (graph attached in
+    training); the hooks stay until the returned object's ``remove()``.
+    """
+    return OutputWatch(modules, on_run)

@@ -31,6 +31,7 @@ __all__ = [
     "LayerInfo",
     "LayerRef",
     "TensorInfo",
+    "activation_bounds",
     "ancestors_of",
     "check_module_names",
     "describe_output",
@@ -50,6 +51,21 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": nn.functional.gelu,
     "leaky_relu": nn.functional.leaky_relu,
 }
+
+
+def activation_bounds(module: nn.Module) -> tuple[float, float] | None:
+    """Asymptotes of a bounded (tanh/sigmoid-like) activation module, else None.
+
+    ``nn.Tanh``, ``nn.Softsign``: (-1, 1); ``nn.Sigmoid``, ``nn.Hardsigmoid``:
+    (0, 1); ``nn.Hardtanh`` (also ``ReLU6``): its ``(min_val, max_val)``.
+    """
+    if isinstance(module, nn.Tanh | nn.Softsign):
+        return (-1.0, 1.0)
+    if isinstance(module, nn.Sigmoid | nn.Hardsigmoid):
+        return (0.0, 1.0)
+    if isinstance(module, nn.Hardtanh):
+        return (float(module.min_val), float(module.max_val))
+    return None
 
 
 def resolve_activation(activation):

@@ -26,6 +26,9 @@ _DISPLAYS = {
     "CKADisplay": "_cka",
     "ProbeDisplay": "_probes",
     "EmbeddingDisplay": "_embedding",
+    "UnitTimelineDisplay": "_unit_timeline",
+    "DeadFractionDisplay": "_dead_fraction",
+    "ActivationQuantilesDisplay": "_activation_quantiles",
 }
 
 __all__ = sorted(_DISPLAYS)

@@ -3,6 +3,11 @@
 * :class:`WeightRecorder` -- a skorch callback that copies chosen
   parameters (and optionally their gradients) after every ``every``-th
   training batch, in bounded memory;
+* :class:`ActivationMonitor` -- a skorch callback that streams per-unit
+  activation statistics (active fraction, mean, std, mean ``|a|``, dormancy,
+  saturation, optionally per class) of chosen layers during ``fit``, read
+  through its :class:`ActivationRecording` (tidy frames, ``unit_fate``,
+  dead and dormant fractions per layer);
 * :class:`Recording` -- what was recorded, and how to read it: trajectories,
   per-step updates, gradients, relative update sizes, tidy frames. A
   fitted recorder hands it out as ``recording_``, :func:`load` returns it,
@@ -18,19 +23,26 @@ parameters after the ``k``-th recorded batch, so ``updates(name)[k - 1]``
 is exactly what the optimizer changed between two recorded snapshots.
 """
 
+from ._activation_recording import ActivationRecording
 from ._callback import WeightRecorder
 from ._io import load
 from ._lookup import as_recording, find_recorder
+from ._monitor import ActivationMonitor
+from ._monitor_lookup import as_activation_recording, find_monitor
 from ._recording import Recording
 from ._select import as_param_patterns, param_matches, select_params
 from ._store import RowStore
 
 __all__ = [
+    "ActivationMonitor",
+    "ActivationRecording",
     "Recording",
     "RowStore",
     "WeightRecorder",
+    "as_activation_recording",
     "as_param_patterns",
     "as_recording",
+    "find_monitor",
     "find_recorder",
     "load",
     "param_matches",

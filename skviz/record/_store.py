@@ -284,6 +284,10 @@ class RowStore:
         """Writable view of one row of a field (0-d for scalar rows)."""
         return self._fields[key].data[row, ...]
 
+    def rows(self, key: str, rows: slice) -> np.ndarray:
+        """Writable view of several rows of a field (``ensure_row`` them first)."""
+        return self._fields[key].data[rows]
+
     def commit_row(self) -> None:
         """Count row :attr:`n_rows` as written: readers see it from now on."""
         if self._n_rows >= self._capacity:
