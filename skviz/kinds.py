@@ -12,7 +12,8 @@ and displays ask :func:`layer_kinds`, then put the units on axis 1 with
 Modules that only pass values on (dropout, pooling, flatten, padding,
 upsampling) and containers are judged by the module that ran just before
 their output was complete: for a container its last leaf (a ResNet block
-ends in its ReLU, a transformer layer in its LayerNorm).
+ends in its ReLU, a transformer layer in its LayerNorm). A 3-D output that
+nothing before it decides has its units last, as sequence models do.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "activation_modules",
     "layer_kinds",
     "own_rule",
+    "run_unit_axes",
     "units_first",
 ]
 
@@ -137,6 +139,15 @@ def activation_modules(module: nn.Module) -> list[str]:
     ]
 
 
+def run_unit_axes(infos: Sequence[Any], modules: Mapping[str, nn.Module]) -> list[int]:
+    """The unit axis of every run's output (1 or -1, see :class:`LayerKind`).
+
+    ``infos`` is what ``net.layer_info`` returns, ``modules`` the net's
+    ``named_modules()`` as a dict. Only 3-D outputs have a choice.
+    """
+    return [axis for _, _, axis in _decided(infos, modules)]
+
+
 def _decided(infos, modules) -> list[tuple[str, analysis.DeadRule, int]]:
     """``(type, rule, unit_axis)`` of every run, in the order of ``infos``."""
     decided = []
@@ -145,15 +156,15 @@ def _decided(infos, modules) -> list[tuple[str, analysis.DeadRule, int]]:
         module = modules[info.name]
         rule = own_rule(module)
         if rule != "none":
-            own = (type(module).__name__, rule, last[2] if last else 1)
+            own = (type(module).__name__, rule, last[2] if last else -1)
         elif isinstance(module, _CHANNELS_FIRST):
             own = (type(module).__name__, "none", 1)
         elif isinstance(module, _FEATURES_LAST):
             own = (type(module).__name__, "none", -1)
         elif isinstance(module, _PASS_ON) or not info.is_leaf:
-            own = last or (type(module).__name__, "none", 1)
+            own = last or (type(module).__name__, "none", -1)
         else:
-            own = (type(module).__name__, "none", last[2] if last else 1)
+            own = (type(module).__name__, "none", last[2] if last else -1)
         decided.append(own)
         last = own
     return decided

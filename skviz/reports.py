@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import analysis
 from .kinds import activation_modules, layer_kinds, own_rule, units_first
-from .layers import LayerRef
+from .layers import LayerRef, activation_bounds
 
 __all__ = ["dead_units_report", "default_report_layers", "output_layers"]
 
@@ -40,19 +40,6 @@ def _pass_through_types():
         nn.Unflatten,
         nn.Identity,
     )
-
-
-def _module_bounds(module) -> tuple[float, float] | None:
-    """Asymptotes of a bounded activation module, None for the others."""
-    from torch import nn
-
-    if isinstance(module, nn.Tanh | nn.Softsign):
-        return (-1.0, 1.0)
-    if isinstance(module, nn.Sigmoid | nn.Hardsigmoid):
-        return (0.0, 1.0)
-    if isinstance(module, nn.Hardtanh):  # also ReLU6
-        return (float(module.min_val), float(module.max_val))
-    return None
 
 
 def output_layers(net, infos) -> list[str]:
@@ -254,7 +241,7 @@ def dead_units_report(
             bounds[layer] = spec
         elif spec is None:
             base = LayerRef.parse(layer, known).module
-            found = _module_bounds(modules.get(base))
+            found = activation_bounds(modules.get(base))
             if found is not None:
                 bounds[layer] = found
     bounds.update(saturation_bounds or {})

@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import torch
 from skorch.dataset import get_len, unpack_data
-from torch import nn
 
 from ..analysis import SATURATION_BOUNDS
 from ..capture import discover, inspection_session, resolve_activation, unwrap_compiled
+from ..kinds import run_unit_axes
 from ..layers import (
     LayerRef,
     activation_bounds,
@@ -28,20 +28,6 @@ from ..layers import (
 from ._unit_stats import LayerPlan
 
 __all__ = ["discover_layers", "plan_layers", "with_activation"]
-
-# Their (N, C, L) outputs are channel-first by definition.
-_CHANNEL_FIRST_1D = (
-    nn.Conv1d,
-    nn.ConvTranspose1d,
-    nn.BatchNorm1d,
-    nn.InstanceNorm1d,
-    nn.MaxPool1d,
-    nn.AvgPool1d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveMaxPool1d,
-    nn.LPPool1d,
-    nn.Dropout1d,
-)
 
 
 def discover_layers(net, X, y=None):
@@ -65,24 +51,16 @@ def discover_layers(net, X, y=None):
 
 
 def _unit_axis(info, infos, modules, sample_rank: int) -> int:
-    """Axis of the units in one sample's shape (see ActivationMonitor)."""
-    if sample_rank <= 1:
+    """Axis of the units in one sample's shape (see ActivationMonitor).
+
+    Channels for conv-like outputs, the last axis for sequence outputs
+    ``(T, H)``: the same decision as every report and display
+    (:func:`skviz.kinds.run_unit_axes`).
+    """
+    if sample_rank != 2:
         return 0
-    if sample_rank >= 3:
-        return 0  # (C, H, W) and deeper: channels
-    # 2-D samples: (C, L) after 1-d conv-like layers, (T, H) otherwise. An
-    # element-wise layer (no parameters) reads like the layer it follows.
-    leaves = [i for i in infos if i.is_leaf]
-    position = next((k for k, i in enumerate(leaves) if i is info), len(leaves) - 1)
-    for prior in reversed(leaves[: position + 1]):
-        module = modules[prior.name]
-        if prior.shape != info.shape:
-            break
-        if isinstance(module, _CHANNEL_FIRST_1D):
-            return 0
-        if next(module.parameters(recurse=False), None) is not None:
-            break
-    return sample_rank - 1
+    k = next(k for k, i in enumerate(infos) if i is info)
+    return 0 if run_unit_axes(infos, modules)[k] == 1 else sample_rank - 1
 
 
 def plan_layers(refs, infos, modules) -> list[LayerPlan]:
