@@ -6,50 +6,59 @@ from __future__ import annotations
 from ._callback import WeightRecorder
 from ._recording import Recording
 
-__all__ = ["as_recording", "find_recorder"]
+__all__ = ["as_recording", "find_callback", "find_recorder"]
 
 
-def find_recorder(net, name: str | None = None) -> WeightRecorder:
-    """The :class:`WeightRecorder` among ``net.callbacks_``.
+def find_callback(net, kind: type, name: str | None = None):
+    """The one callback of type ``kind`` among ``net.callbacks_``.
 
     Parameters
     ----------
     net : skorch.NeuralNet
         An initialized net.
+    kind : type
+        The callback class (``WeightRecorder``, ``ActivationMonitor``).
     name : str, optional
         The callback's name in ``net.callbacks_``; needed only when the net
-        has several recorders.
+        has several of them.
 
-    Returns
-    -------
-    WeightRecorder
+    Raises
+    ------
+    ValueError
+        When the net is not initialized, or has none or several (of that
+        name).
     """
+    what = kind.__name__
     callbacks = getattr(net, "callbacks_", None)
     if callbacks is None:
         raise ValueError(
             "The net has no initialized callbacks; fit it (or call "
-            "net.initialize()) with a WeightRecorder in callbacks=[...]."
+            f"net.initialize()) with a {what} in callbacks=[...]."
         )
-    found = [(n, cb) for n, cb in callbacks if isinstance(cb, WeightRecorder)]
+    found = [(n, cb) for n, cb in callbacks if isinstance(cb, kind)]
     if name is not None:
         for n, cb in found:
             if n == name:
                 return cb
         raise ValueError(
-            f"No WeightRecorder named {name!r}; recorders of this net: "
-            f"{[n for n, _ in found]}."
+            f"No {what} named {name!r}; {what}s of this net: {[n for n, _ in found]}."
         )
     if not found:
         raise ValueError(
-            "The net has no WeightRecorder callback; pass "
-            "callbacks=[WeightRecorder(...)] when creating it."
+            f"The net has no {what} callback; pass callbacks=[{what}(...)] "
+            "when creating it."
         )
     if len(found) > 1:
         raise ValueError(
-            f"The net has several WeightRecorders {[n for n, _ in found]}; "
-            "pass name=... to choose one."
+            f"The net has several {what}s {[n for n, _ in found]}; pass "
+            "name=... to choose one."
         )
     return found[0][1]
+
+
+def find_recorder(net, name: str | None = None) -> WeightRecorder:
+    """The :class:`WeightRecorder` among ``net.callbacks_`` (see :func:`find_callback`)."""
+    return find_callback(net, WeightRecorder, name)
 
 
 def as_recording(obj: Recording | WeightRecorder) -> Recording:
