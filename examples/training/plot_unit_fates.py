@@ -5,7 +5,7 @@ Watching units live and die during training
 The first question about the wine MLP was "which neurons never fire for any
 wine?" -- asked once, after training. :class:`skviz.record.ActivationMonitor`
 asks it during ``fit``: at every checkpoint it keeps a few numbers per unit
-(fraction of samples active, mean, standard deviation, mean :math:`|a|`,
+(fraction of samples active, mean, standard deviation, mean ``|a|``,
 the dormancy score of Sokar et al. 2023), never the activations
 themselves, so memory grows with units x checkpoints only.
 
@@ -110,7 +110,7 @@ fate[fate["final"] != "active"]
 # %%
 # Dead and dormant fractions per layer
 # ------------------------------------
-# Dead: active on no sample. Dormant: mean :math:`|a|` at most ``tau``
+# Dead: active on no sample. Dormant: mean ``|a|`` at most ``tau``
 # (0.025) times the layer's average -- after ReLU, a dead unit is dormant
 # too; a dormant unit still fires, barely.
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained", sharey=True)
