@@ -89,10 +89,12 @@ for name, net in nets.items():
 # Which layers of one net are alike
 # ---------------------------------
 # CKA between every pair of the tanh net's layers, on the held-out samples.
-# Each Linear layer and the activation after it are close (a monotone
-# function of each unit changes little); the first and last layers differ
-# most.
-CKADisplay.from_estimator(nets["tanh"], X_test)
+# Without ``layers=`` the activation outputs and the output layer are
+# compared; here every layer is. Each Linear layer and the activation after
+# it are close (a monotone function of each unit changes little); the first
+# and last layers differ most.
+every_layer = ["fc1", "act1", "fc2", "act2", "fc3", "act3", "out"]
+CKADisplay.from_estimator(nets["tanh"], X_test, layers=every_layer)
 plt.show()
 
 # %%
@@ -105,7 +107,13 @@ plt.show()
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
 for ax, other in zip(axes, ["ReLU", "GELU"], strict=True):
     CKADisplay.from_estimators(
-        nets["tanh"], nets[other], X_test, names=("tanh", other), ax=ax
+        nets["tanh"],
+        nets[other],
+        X_test,
+        layers_a=every_layer,
+        layers_b=every_layer,
+        names=("tanh", other),
+        ax=ax,
     )
 plt.show()
 
@@ -117,7 +125,8 @@ plt.show()
 # reads the class off its activations.
 fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
 for name, net in nets.items():
-    ProbeDisplay(probe_layers(net, X_test, y_test, cv=5)).plot(ax=ax, label=name)
+    probes = probe_layers(net, X_test, y_test, every_layer, cv=5)
+    ProbeDisplay(probes).plot(ax=ax, label=name)
 plt.show()
 
 # %%
