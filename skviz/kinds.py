@@ -26,7 +26,7 @@ import numpy as np
 from torch import nn
 
 from . import analysis
-from .layers import LayerRef
+from .layers import LayerRef, activation_bounds
 
 __all__ = [
     "LayerKind",
@@ -107,6 +107,10 @@ class LayerKind:
         The rule is assumed, not seen: the net has no activation module, so
         its hidden Linear/conv outputs are taken to be followed by a ReLU
         applied in ``forward`` (pass ``activation=`` to say otherwise).
+    bounds : (float, float) or None
+        The asymptotes of a bounded activation (the layer's own Tanh,
+        Sigmoid, Hardtanh... module, or ``activation="tanh"``/``"sigmoid"``),
+        where saturation is measured; None elsewhere.
     """
 
     ref: str
@@ -114,11 +118,11 @@ class LayerKind:
     rule: analysis.DeadRule
     unit_axis: int = 1
     assumed: bool = False
+    bounds: tuple[float, float] | None = None
 
-    @property
-    def rule_text(self) -> str:
-        """The rule in words, with the assumption when there is one."""
-        text = analysis.DEAD_RULES[self.rule]
+    def rule_text(self, tol: float = 0.0) -> str:
+        """The rule in words, ``tol`` filled in, with the assumption if any."""
+        text = analysis.rule_text(self.rule, tol)
         return f"{text}; ReLU assumed after {self.type}" if self.assumed else text
 
 
@@ -148,41 +152,51 @@ def run_unit_axes(infos: Sequence[Any], modules: Mapping[str, nn.Module]) -> lis
     return [axis for _, _, axis in _decided(infos, modules)]
 
 
+def _own(module: nn.Module, is_leaf: bool):
+    """``(type, rule, unit_axis)`` that the module decides by itself.
+
+    None for containers and pass-on modules (their output is that of the
+    run before them); ``unit_axis`` is None for element-wise modules, whose
+    output has the layout of their input.
+    """
+    if not is_leaf or isinstance(module, _PASS_ON):
+        return None
+    name, rule = type(module).__name__, own_rule(module)
+    if isinstance(module, _CHANNELS_FIRST):
+        return (name, rule, 1)
+    if isinstance(module, _FEATURES_LAST):
+        return (name, rule, -1)
+    return (name, rule, None)
+
+
 def _decided(infos, modules) -> list[tuple[str, analysis.DeadRule, int]]:
-    """``(type, rule, unit_axis)`` of every run, in the order of ``infos``."""
+    """``(type, rule, unit_axis)`` of every run, in the order of ``infos``.
+
+    What a run does not decide comes from the run before it; with nothing
+    before, a 3-D output has its units last.
+    """
     decided = []
     last = None
     for info in infos:
         module = modules[info.name]
-        rule = own_rule(module)
-        if rule != "none":
-            own = (type(module).__name__, rule, last[2] if last else -1)
-        elif isinstance(module, _CHANNELS_FIRST):
-            own = (type(module).__name__, "none", 1)
-        elif isinstance(module, _FEATURES_LAST):
-            own = (type(module).__name__, "none", -1)
-        elif isinstance(module, _PASS_ON) or not info.is_leaf:
+        own = _own(module, info.is_leaf)
+        if own is None:
             own = last or (type(module).__name__, "none", -1)
-        else:
-            own = (type(module).__name__, "none", last[2] if last else -1)
+        elif own[2] is None:
+            own = (own[0], own[1], last[2] if last else -1)
         decided.append(own)
         last = own
     return decided
 
 
 def _alone(module: nn.Module, ndim: int | None):
-    """``(type, rule, unit_axis)`` decided by the module alone, else None."""
-    name = type(module).__name__
-    if next(module.children(), None) is not None or isinstance(module, _PASS_ON):
-        return None
-    rule = own_rule(module)
-    if isinstance(module, _CHANNELS_FIRST):
-        return (name, rule, 1)
-    if isinstance(module, _FEATURES_LAST):
-        return (name, rule, -1)
-    # An element-wise module has the layout of its input, which only a
-    # forward pass shows; outside 3-D outputs the layout does not matter.
-    return (name, rule, 1) if ndim is not None and ndim != 3 else None
+    """``(type, rule, unit_axis)`` decided without a forward pass, else None."""
+    own = _own(module, next(module.children(), None) is None)
+    if own is None or own[2] is not None:
+        return own
+    # Outside 3-D outputs the layout of an element-wise module's input
+    # does not matter; for 3-D ones only a forward pass shows it.
+    return (own[0], own[1], 1) if ndim is not None and ndim != 3 else None
 
 
 def layer_kinds(
@@ -250,6 +264,13 @@ def layer_kinds(
             axis = -1 if isinstance(modules[ref.module], _FEATURES_LAST) else axis
         spec = activation.get(layer) if isinstance(activation, Mapping) else activation
         assumed = False
+        bounds = (
+            activation_bounds(modules[ref.module])
+            if spec is None
+            else analysis.SATURATION_BOUNDS.get(spec)
+            if isinstance(spec, str)
+            else None
+        )
         if spec is not None:
             kind_type = (
                 _FUNCTIONAL_NAMES.get(spec, spec)
@@ -264,7 +285,7 @@ def layer_kinds(
             and ref.module != output
         ):
             rule, assumed = "relu", True
-        kinds[layer] = LayerKind(ref.text, kind_type, rule, axis, assumed)
+        kinds[layer] = LayerKind(ref.text, kind_type, rule, axis, assumed, bounds)
     return kinds
 
 

@@ -17,7 +17,6 @@ import pandas as pd
 
 from . import analysis
 from .kinds import activation_modules, layer_kinds, own_rule, units_first
-from .layers import LayerRef, activation_bounds
 
 __all__ = ["dead_units_report", "default_report_layers", "output_layers"]
 
@@ -198,7 +197,7 @@ def dead_units_report(
         words) and ``negative_slope_layers`` (layer -> module type, for
         the layers whose activation has a negative side).
     """
-    module = net.inspected_module()
+    net.inspected_module()  # an unfitted net fails here, before any work
     # Cheap argument checks first: the forward pass may be long.
     if not 0 < saturation_threshold <= 1:
         raise ValueError(
@@ -232,19 +231,6 @@ def dead_units_report(
                 else ""
             )
             raise ValueError(f"{what} names layers not in layers: {unknown}.{hint}")
-    modules = dict(module.named_modules())
-    known = [name for name in modules if name]
-    bounds: dict[str, Any] = {}
-    for layer in layers:
-        spec = _activation_for(activation, layer)
-        if isinstance(spec, str) and spec in analysis.SATURATION_BOUNDS:
-            bounds[layer] = spec
-        elif spec is None:
-            base = LayerRef.parse(layer, known).module
-            found = activation_bounds(modules.get(base))
-            if found is not None:
-                bounds[layer] = found
-    bounds.update(saturation_bounds or {})
     y = None if y is None else analysis.check_label_types(y)
     values = net.capture_layers(
         X, layers, activation=None, flatten=False, batch_size=batch_size
@@ -262,6 +248,8 @@ def dead_units_report(
         ndims={layer: np.ndim(A) for layer, A in values.items()},
     )
     values = units_first(values, kinds)
+    bounds = {layer: kind.bounds for layer, kind in kinds.items() if kind.bounds}
+    bounds.update(saturation_bounds or {})
     report = analysis.unit_report(
         values,
         y=y,
@@ -274,8 +262,7 @@ def dead_units_report(
     )
     report.attrs["left_out"] = left_out
     report.attrs["rule_texts"] = {
-        layer: kind.rule_text.replace("tol", f"{tol:g}")
-        for layer, kind in kinds.items()
+        layer: kind.rule_text(tol) for layer, kind in kinds.items()
     }
     report.attrs["negative_slope_layers"] = {
         layer: kind.type

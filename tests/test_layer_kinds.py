@@ -271,3 +271,32 @@ def test_lstm_units_are_hidden_features():
     report = net.dead_units_report(X, layers=["rnn[0]"])
     assert len(report) == 5 and report["rule"].unique().tolist() == ["none"]
     np.testing.assert_allclose(report["active_fraction"], (out > 0).any(1).mean(0))
+
+
+class HardtanhNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.act = nn.Hardtanh(-2.0, 2.0)
+        self.out = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.out(self.act(self.lin(x)))
+
+
+def test_display_and_report_share_the_bounds_of_a_bounded_module():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 4)).astype(np.float32)
+    net = make_net(HardtanhNet, max_epochs=1).fit(X, (X[:, 0] > 0).astype(np.int64))
+    with torch.no_grad():  # unit 1 pinned at the upper bound, 2
+        net.module_.lin.weight[1] = 0.0
+        net.module_.lin.bias[1] = 5.0
+    H = net.transform_layer(X, "act")
+    expected = np.flatnonzero((np.abs(H - 2.0) <= 0.05).mean(0) >= 0.95).tolist()
+    assert expected == [1]
+    report = net.dead_units_report(X, layers=["act"])
+    assert np.flatnonzero(report["saturated"]).tolist() == expected
+    disp = ActivationDisplay.from_estimator(net, X, layer="act")
+    assert disp.dead_units_.tolist() == expected
+    assert "Hardtanh's bounds" in disp.rule_
+    matplotlib.pyplot.close("all")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 import numpy as np
 
 from ..analysis import (
-    SATURATION_BOUNDS,
     NonFiniteWarning,
     dead_units,
     mask_nonfinite,
@@ -568,7 +567,7 @@ def _marked_units(A, activity, rule: str, kind) -> tuple[np.ndarray, str, str, s
         note = f"{name}'s negative side still passes a signal"
         return dead_units(activity), "never-positive", "never > 0", note
     if rule == "saturation":
-        bounds = SATURATION_BOUNDS.get(name.lower())
+        bounds = kind.bounds if kind is not None else None
         if bounds is None:
             return none, "saturated", "saturation", f"not checked for {name}"
         with warnings.catch_warnings():
