@@ -39,6 +39,7 @@ from .layers import (
     LayerRef,
     ancestors_of,
     check_module_names,
+    parse_layer_names,
     select_run,
     select_tensor,
 )
@@ -360,22 +361,15 @@ class InspectableMixin(SkorchInputMixin, TransformerMixin):
         ``transform``), apart from a memo of layer shapes. Parameters and
         result are those of :meth:`transform_layers`.
         """
-        if isinstance(names, str):
-            raise TypeError(
-                "names must be a list of layer names; for one layer use transform_layer."
-            )
+        refs = parse_layer_names(
+            names, self.layer_names, if_str="; for one layer use transform_layer."
+        )
         names = list(names)
-        if not names:
-            raise ValueError("names is empty; pass at least one layer name.")
+        texts = [r.text for r in refs]
         act = resolve_activation(activation)
         module = self.inspected_module()
         all_modules = dict(module.named_modules())
         known = [n for n in all_modules if n]
-        refs = [LayerRef.parse(n, known) for n in names]
-        texts = [r.text for r in refs]
-        if len(set(texts)) != len(texts):
-            raise ValueError(f"names contains duplicates: {names}.")
-        check_module_names([r.module for r in refs], known)
         # Keyed like the references (" fc1" and "fc1" are one layer).
         out = {LayerRef.parse(k, known).text: v for k, v in (out or {}).items()}
         if not set(out) <= set(texts):

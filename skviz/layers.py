@@ -38,6 +38,7 @@ __all__ = [
     "find_batch_axis",
     "format_ref",
     "layout_batch_axis",
+    "parse_layer_names",
     "resolve_activation",
     "select_path",
     "select_run",
@@ -185,6 +186,30 @@ def check_module_names(names: Sequence[str], known: Sequence[str]) -> None:
             f"Unknown layer {name!r}.{hint} Call net.layer_names() to list all "
             f"{len(known)} layers."
         )
+
+
+def parse_layer_names(
+    names: Sequence[str], known: Callable[[], Sequence[str]], *, if_str: str
+) -> list[LayerRef]:
+    """References for a list of layer names, checked before any work.
+
+    Refuses a single str (``if_str`` ends the message) and an empty list
+    before it asks ``known()`` for the net's layer names (which fails for
+    an unfitted net), then two names for one layer and unknown layers (see
+    :func:`check_module_names`).
+    """
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list of layer names{if_str}")
+    names = list(names)
+    if not names:
+        raise ValueError("names is empty; pass at least one layer name.")
+    known = known()
+    refs = [LayerRef.parse(n, known) for n in names]
+    texts = [r.text for r in refs]
+    if len(set(texts)) != len(texts):
+        raise ValueError(f"names contains duplicates: {names}.")
+    check_module_names([r.module for r in refs], known)
+    return refs
 
 
 # --------------------------------------------------------------------------

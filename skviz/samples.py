@@ -17,6 +17,8 @@ import torch
 from skorch.dataset import get_len
 from skorch.utils import multi_indexing
 
+from ._data import is_sparse
+
 __all__ = ["n_samples", "take_samples"]
 
 
@@ -32,7 +34,7 @@ def n_samples(X: Any) -> int:
     ValueError
         When the values of a dict or list disagree on the number of samples.
     """
-    if isinstance(X, np.ndarray | torch.Tensor) or hasattr(X, "tocsr"):
+    if isinstance(X, np.ndarray | torch.Tensor) or is_sparse(X):
         return int(X.shape[0])
     if isinstance(X, torch.utils.data.Dataset) and not isinstance(X, Mapping):
         return len(X)

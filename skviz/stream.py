@@ -22,7 +22,7 @@ from .capture import (
     numpy_dtype,
     resolve_activation,
 )
-from .layers import LayerRef, check_module_names
+from .layers import LayerRef, parse_layer_names
 
 __all__ = ["LayerBatch", "aligned", "stream_layers"]
 
@@ -82,21 +82,6 @@ class _StreamCapture(LayerCapture):
     def _direct_linear(self, module, inputs):
         if self.running:
             super()._direct_linear(module, inputs)
-
-
-def _check_names(net, names) -> list[str]:
-    if isinstance(names, str):
-        raise TypeError("names must be a list of layer names, not a str.")
-    names = list(names)
-    if not names:
-        raise ValueError("names is empty; pass at least one layer name.")
-    known = net.layer_names()
-    refs = [LayerRef.parse(n, known) for n in names]
-    texts = [r.text for r in refs]
-    if len(set(texts)) != len(texts):
-        raise ValueError(f"names contains duplicates: {names}.")
-    check_module_names([r.module for r in refs], known)
-    return names
 
 
 def _stream_array(net, X, names, act, flatten, batch_size, progress, offset=0):
@@ -164,7 +149,8 @@ def stream_layers(
 
     See :meth:`skviz.InspectableMixin.stream_layers`.
     """
-    names = _check_names(net, names)
+    parse_layer_names(names, net.layer_names, if_str=", not a str.")
+    names = list(names)
     act = resolve_activation(activation)
     if is_dask_array(X):
         check_dask_input(X, net.__dict__.get("input_shape_"))
