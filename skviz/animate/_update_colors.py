@@ -94,8 +94,8 @@ def update_thresholds(
         if scaling == "sqrt":
             # Evaluated in this order (not as top_fraction * sqrt(n * n_min)):
             # the rounding decides the index, and this order gives the index
-            # of the hand-written loops the rule comes from
-            # (benchmarks/seed003_baseline.py), so every colour matches them.
+            # of the hand-written loops the rule comes from (the baseline in
+            # benchmarks/), so every colour matches them.
             k = int(n_min * top_fraction * (n / n_min) ** (1 / 2))
         else:
             k = int(n * top_fraction)

@@ -20,7 +20,7 @@ __all__ = [
 
 # frames="auto" draws at most this many updates. Each frame of the diagram
 # recolours every edge, so a GIF grows with its frame count: 30 frames keep
-# seed 003's network (784-1000-100-10-10-10, 90 batches) near 1.4 MB and a
+# an MNIST-sized MLP (784-1000-100-10-10-10, 90 batches) near 1.4 MB and a
 # few seconds, where all 90 took 14 MB and a minute with the old defaults.
 AUTO_FRAMES = 30
 
