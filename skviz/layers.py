@@ -27,6 +27,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 __all__ = [
     "ACTIVATIONS",
+    "NONNEGATIVE_ACTIVATIONS",
     "AmbiguousBatchAxisWarning",
     "LayerInfo",
     "LayerRef",
@@ -38,6 +39,7 @@ __all__ = [
     "find_batch_axis",
     "format_ref",
     "layout_batch_axis",
+    "nonnegative_output",
     "parse_layer_names",
     "resolve_activation",
     "select_path",
@@ -67,6 +69,20 @@ def activation_bounds(module: nn.Module) -> tuple[float, float] | None:
     if isinstance(module, nn.Hardtanh):
         return (float(module.min_val), float(module.max_val))
     return None
+
+
+#: Activation names of :data:`ACTIVATIONS` whose values are never negative.
+NONNEGATIVE_ACTIVATIONS = frozenset({"relu", "sigmoid"})
+
+
+def nonnegative_output(module: nn.Module) -> bool:
+    """Whether a module's output is never negative by construction
+    (``nn.ReLU``, ``nn.Softplus``, and bounded activations whose lower
+    asymptote is >= 0: ``nn.Sigmoid``, ``nn.Hardsigmoid``, ``nn.ReLU6``)."""
+    if isinstance(module, nn.ReLU | nn.Softplus):
+        return True
+    bounds = activation_bounds(module)
+    return bounds is not None and bounds[0] >= 0
 
 
 def resolve_activation(activation):

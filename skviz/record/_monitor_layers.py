@@ -19,9 +19,11 @@ from ..analysis import SATURATION_BOUNDS
 from ..capture import discover, inspection_session, resolve_activation, unwrap_compiled
 from ..kinds import run_unit_axes
 from ..layers import (
+    NONNEGATIVE_ACTIVATIONS,
     LayerRef,
     activation_bounds,
     ancestors_of,
+    nonnegative_output,
     select_run,
     select_tensor,
 )
@@ -101,6 +103,7 @@ def plan_layers(refs, infos, modules) -> list[LayerPlan]:
                 unit_axis=unit_axis,
                 n_units=int(sample[axis]),
                 bounds=activation_bounds(modules[ref.module]),
+                nonnegative=nonnegative_output(modules[ref.module]),
             )
         )
     return plans
@@ -143,5 +146,13 @@ def with_activation(plans: list[LayerPlan], activation) -> list[LayerPlan]:
             raise TypeError(f"activation must be a str or a callable, got {spec!r}.")
         resolve_activation(spec)  # unknown names raise here, before training
         bounds = SATURATION_BOUNDS.get(spec) if isinstance(spec, str) else None
-        out.append(replace(plan, activation=spec, bounds=bounds or plan.bounds))
+        out.append(
+            replace(
+                plan,
+                activation=spec,
+                bounds=bounds or plan.bounds,
+                # a callable may map anything anywhere
+                nonnegative=isinstance(spec, str) and spec in NONNEGATIVE_ACTIVATIONS,
+            )
+        )
     return out

@@ -1,12 +1,21 @@
 """Per-unit statistics of one layer's outputs, computed in torch where they are.
 
 A :class:`UnitStats` accumulates the batches of one checkpoint window on the
-tensors' device: each batch adds a few ``(n_units,)`` partial results (one
-reduction per statistic), :meth:`UnitStats.close` merges them once per
-checkpoint (Chan's formula for the variance), still on the device, and
-:meth:`UnitStats.drain` moves the small vectors of many checkpoints to the
-CPU at once (one synchronisation, not one per batch). Whole activations
-never leave the device.
+tensors' device. Each batch costs a few element-wise kernels, each followed
+at once by its reduction over the samples while its result is still in
+cache: the values minus a per-unit *shift* (their sum and the sum of their
+squares), the absolute values (skipped for layers that are never negative),
+the values near an asymptote (bounded layers) and the active indicator.
+:meth:`UnitStats.close` adds up the sums of a window's batches, and
+:meth:`UnitStats.drain` turns the sums of many checkpoints into statistics
+on the CPU at once (one transfer and one synchronisation, not one per batch),
+quantiles included. Whole activations never leave the device.
+
+Each batch is shifted by its first sample's values: ``sum (a - s)^2`` is
+then as precise as the two-pass formula whenever ``s`` lies within a few
+standard deviations of the mean, exact for a constant (dead) unit, and costs
+no pass of its own. The batches of one window are moved to one shift and
+added in float64.
 
 A unit is a feature of a 2-D output ``(N, U)``, a channel of a conv output
 ``(N, C, ...)`` and a feature of a sequence output ``(N, T, H)``; its values
@@ -17,6 +26,7 @@ rule, so the two agree).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +44,14 @@ STORED_STATS = ("active", "mean", "std", "mean_abs", "saturation")
 #: What is recorded per unit and class.
 CLASS_STATS = ("active", "mean", "mean_abs")
 
+# Rows of a batch's sums per unit: the first two for every layer, "abs" unless
+# the layer is never negative (its |a| is a), "near" (values within the margin
+# of an asymptote) for bounded layers; "active" is always the last.
+_SHIFTED, _SQUARES = 0, 1
+_ACTIVE = -1
+# Rows of a batch's sums per class and unit.
+_CLASS_VALUES, _CLASS_ABS, _CLASS_ACTIVE = 0, 1, 2
+
 
 @dataclass(frozen=True)
 class LayerPlan:
@@ -41,8 +59,10 @@ class LayerPlan:
 
     ``batch_axis`` and ``unit_axis`` index the whole output tensor; ``bounds``
     are the asymptotes of a bounded activation (saturation is measured only
-    for those); ``activation`` (a name of :data:`skviz.layers.ACTIVATIONS`
-    or a callable) is applied to the output first, for activations applied
+    for those); ``nonnegative`` says the values are never negative by
+    construction (ReLU, sigmoid: their mean ``|a|`` is their mean);
+    ``activation`` (a name of :data:`skviz.layers.ACTIVATIONS` or a
+    callable) is applied to the output first, for activations applied
     functionally in ``forward``.
     """
 
@@ -55,6 +75,7 @@ class LayerPlan:
     n_units: int
     bounds: tuple[float, float] | None = None
     activation: Any = None
+    nonnegative: bool = False
 
 
 class UnitStats:
@@ -72,8 +93,8 @@ class UnitStats:
     quantiles : sequence of float
         Quantiles of all the layer's values, taken from the last batch of
         each window: of an evenly spaced subsample of at most
-        ``max_quantile_values`` values (a sort per checkpoint; the bands of
-        a picture need no more).
+        ``max_quantile_values`` values, copied on the device and sorted on
+        the CPU when drained (the bands of a picture need no more).
     """
 
     def __init__(
@@ -93,158 +114,166 @@ class UnitStats:
         self.q = tuple(float(q) for q in quantiles)
         self.max_quantile_values = max_quantile_values
         self.activation = resolve_activation(plan.activation)
-        self._q_tensor: tuple | None = None
-        self._q_n = 0
         self._ready: list = []
-        self._buffers: dict[str, torch.Tensor] = {}
+        self._buffer: torch.Tensor | None = None
+        rows = ["shifted", "squares"]
+        if not plan.nonnegative:
+            rows.append("abs")
+        if plan.bounds is not None:
+            rows.append("near")
+        self._rows = {name: k for k, name in enumerate([*rows, "active"])}
         self.reset()
 
     def reset(self) -> None:
-        self._parts: list[tuple[int, int, torch.Tensor]] = []
-        self._class_parts: list[torch.Tensor] = []
-        self._quantiles: torch.Tensor | None = None
+        self._parts: list[tuple] = []
+        self._sample: torch.Tensor | None = None
 
     @property
     def empty(self) -> bool:
         return not self._parts
 
-    def _scratch(self, key: str, like: torch.Tensor) -> torch.Tensor:
-        """A reusable buffer shaped like ``like``.
+    def _scratch(self, shape: tuple, like: torch.Tensor) -> torch.Tensor:
+        """A reusable buffer of ``shape``, of ``like``'s dtype and device.
 
         Temporaries as large as a layer's output, allocated afresh every
         batch, come from the OS as new pages (large blocks are mapped, not
         pooled, by the C allocator) and cost more in page faults than the
         arithmetic; one buffer per layer, reused, does not.
         """
-        buf = self._buffers.get(key)
+        numel = math.prod(shape)
+        buf = self._buffer
         if (
             buf is None
-            or buf.numel() < like.numel()
+            or buf.numel() < numel
             or buf.dtype != like.dtype
             or buf.device != like.device
         ):
-            buf = self._buffers[key] = torch.empty(
-                like.numel(), dtype=like.dtype, device=like.device
+            buf = self._buffer = torch.empty(
+                numel, dtype=like.dtype, device=like.device
             )
-        return buf[: like.numel()].view(like.shape)
+        return buf[:numel].view(shape)
+
+    def _units_first(self, output: torch.Tensor) -> torch.Tensor:
+        """The output as ``(N, U)``, or ``(N, U, P)`` with ``P > 1`` positions
+        per unit and sample (a view where the layout allows)."""
+        plan = self.plan
+        a = output.detach()
+        # half precision would overflow in the sums of squares
+        if not a.is_floating_point() or a.dtype in (torch.float16, torch.bfloat16):
+            a = a.float()
+        if self.activation is not None:
+            a = self.activation(a)
+        if plan.batch_axis != 0 or plan.unit_axis != 1:
+            a = a.movedim((plan.batch_axis, plan.unit_axis), (0, 1))
+        n, u = a.shape[0], a.shape[1]
+        # a trailing axis of size 1 would make every element-wise kernel
+        # below a slow, unvectorised loop
+        return a.reshape(n, u) if a.numel() == n * u else a.reshape(n, u, -1)
+
+    def _sums(
+        self, a: torch.Tensor, shift: torch.Tensor, one_hot: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sums over the batch per unit, one row each of ``self._rows``; and
+        with ``one_hot`` ``(C, N)`` the sums per class ``(3, C, U)`` of the
+        values, absolute values and active samples.
+
+        One scratch buffer the size of the output takes each element-wise
+        result in turn and is reduced at once, while it is still in cache.
+        """
+        flat = a.dim() == 2
+        work = self._scratch(a.shape, a)
+        sums = torch.empty(
+            (len(self._rows), a.shape[1]), dtype=a.dtype, device=a.device
+        )
+        dims = 0 if flat else (0, 2)
+
+        def per_sample(t):
+            return t if flat else t.sum(2)
+
+        torch.sub(a, shift if flat else shift[:, None], out=work)
+        torch.sum(work, dims, out=sums[_SHIFTED])
+        torch.sum(work.mul_(work), dims, out=sums[_SQUARES])
+        classes = []
+        if one_hot is not None:
+            classes.append(one_hot @ per_sample(a))
+        if "abs" in self._rows:
+            absolute = per_sample(torch.abs(a, out=work))
+            torch.sum(absolute, 0, out=sums[self._rows["abs"]])
+            if one_hot is not None:
+                classes.append(one_hot @ absolute)
+        elif one_hot is not None:
+            classes.append(classes[0])
+        if "near" in self._rows:
+            torch.sum(self._near(a, work), dims, out=sums[self._rows["near"]])
+        # 1.0 where > tol; NaN compares False, so counts as inactive
+        if flat:
+            active = torch.gt(a, self.tol, out=work)
+        else:
+            active = torch.gt(a.amax(2), self.tol).to(a.dtype)
+        torch.sum(active, 0, out=sums[_ACTIVE])
+        if one_hot is not None:
+            classes.append(one_hot @ active)
+        return sums, torch.stack(classes) if classes else None
+
+    def _near(self, a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.plan.bounds
+        return torch.logical_or(a <= lo + self.margin, a >= hi - self.margin, out=out)
 
     def add(
         self, output: torch.Tensor, labels: torch.Tensor | None, last: bool
     ) -> None:
         """Reduce one batch's output; ``labels`` are class indices per sample
         (``n_classes`` for a label outside the known classes: not counted)."""
-        plan = self.plan
         with torch.no_grad():
-            a = output.detach()
-            if not a.is_floating_point():
-                a = a.float()
-            if self.activation is not None:
-                a = self.activation(a)
-            if plan.batch_axis != 0 or plan.unit_axis != 1:
-                a = a.movedim((plan.batch_axis, plan.unit_axis), (0, 1))
+            a = self._units_first(output)
             n, u = a.shape[0], a.shape[1]
-            n_values = a.numel() // max(u, 1)
-            # (N, U) for a plain layer, (N, U, P) with P positions per unit
-            # and sample otherwise: a trailing axis of size 1 would make every
-            # element-wise kernel below a slow, unvectorised loop
-            a = a.reshape(n, u) if a.dim() == 2 else a.reshape(n, u, -1)
-            flat = a.dim() == 2
-            dims = 0 if flat else (0, 2)
-            one_hot = None
+            if n == 0:
+                return
+            # a copy: the output may change in place after this hook
+            shift = (a[0] if a.dim() == 2 else a[0, :, 0]).clone()
+            one_hot = counts = None
             if self.n_classes and labels is not None:
                 one_hot = torch.nn.functional.one_hot(labels, self.n_classes + 1)
                 one_hot = one_hot[:, : self.n_classes].to(a.dtype).T  # (C, N)
-            class_rows = []
-            # sums over samples (and positions); the variance is two-pass
-            # within the batch, merged across batches by Chan's formula
-            per_sample = a if flat else a.sum(2)
-            mean = per_sample.sum(0) / n_values
-            if one_hot is not None:
-                class_rows.append(one_hot @ per_sample)
-            work = self._scratch("values", a)
-            torch.sub(a, mean if flat else mean[None, :, None], out=work)
-            m2 = work.mul_(work).sum(dims)
-            torch.abs(a, out=work)
-            abs_per_sample = work if flat else work.sum(2)
-            abs_mean = abs_per_sample.sum(0) / n_values
-            if one_hot is not None:
-                class_rows.append(one_hot @ abs_per_sample)
-            peak = a if flat else a.amax(2)
-            # 1.0 where peak > tol, else 0 (NaN counts as inactive); faster
-            # than a comparison and a bool sum on CPUs
-            active = self._scratch("active", peak)
-            torch.sub(peak, self.tol, out=active)
-            torch.nan_to_num_(active.clamp_(min=0).sign_(), nan=0.0)
-            rows = [mean, m2, abs_mean, active.sum(0)]
-            if one_hot is not None:
-                class_rows.insert(0, one_hot @ active)
-            if plan.bounds is not None:
-                lo, hi = plan.bounds
-                near = (a <= lo + self.margin) | (a >= hi - self.margin)
-                rows.append(near.sum(dims).to(mean.dtype))
-            self._parts.append((n, n_values, torch.stack(rows)))
-            if one_hot is not None:
-                counts = one_hot.sum(1)[:, None]
-                self._class_parts.append(torch.cat([*class_rows, counts], dim=1))
+                counts = one_hot.sum(1)
+            totals, classes = self._sums(a, shift, one_hot)
+            n_values = a.numel() // max(u, 1)
+            self._parts.append((n, n_values, shift, totals, classes, counts))
             if last and self.q:
-                self._quantiles = self._quantiles_of(a.reshape(-1))
+                self._sample = self._sample_of(a)
 
-    def _quantiles_of(self, flat: torch.Tensor) -> torch.Tensor:
-        """Quantiles (linear interpolation, as numpy's default) of a
-        subsample: one small sort, no more.
+    def _sample_of(self, a: torch.Tensor) -> torch.Tensor:
+        """A copy of at most ``max_quantile_values`` of the layer's values,
+        whose quantiles :meth:`drain` takes on the CPU.
 
-        The subsample is evenly spaced runs of 16 neighbouring values (one
-        cache line of float32) rather than single values, which would each
-        cost a read from memory.
+        The subsample is evenly spaced runs of 16 neighbouring values in
+        memory (one cache line of float32) rather than single values, which
+        would each cost a read from memory; the order of the values does
+        not matter, so a permuted layout is read as it lies.
         """
+        order = sorted(range(a.dim()), key=lambda d: -a.stride(d))
+        flat = a.permute(order).reshape(-1)
         run = 16
         if flat.numel() <= self.max_quantile_values:
-            sample = flat
-        else:
-            blocks = flat[: flat.numel() // run * run].view(-1, run)
-            step = -(-len(blocks) * run // self.max_quantile_values)
-            sample = blocks[::step].reshape(-1)
-        values = torch.sort(sample).values
-        n = len(values)
-        if self._q_tensor is None or self._q_tensor[0].device != values.device:
-            pos = torch.tensor(self.q, dtype=torch.float64) * (n - 1)
-            lo = pos.floor().long()
-            hi = torch.clamp(lo + 1, max=n - 1)
-            weight = (pos - lo).float()
-            self._q_tensor = tuple(t.to(values.device) for t in (lo, hi, weight))
-            self._q_n = n
-        if self._q_n != n:  # a batch of another size
-            self._q_tensor = None
-            return self._quantiles_of(flat)
-        lo, hi, weight = self._q_tensor
-        return torch.lerp(values[lo], values[hi], weight.to(values.dtype))
+            return flat.clone()
+        blocks = flat[: flat.numel() // run * run].view(-1, run)
+        step = -(-len(blocks) * run // self.max_quantile_values)
+        return blocks[::step].reshape(-1)
 
     def close(self) -> None:
-        """End the window: keep its merged partial sums on the device.
+        """End the window: keep the sums of its batches on the device.
 
         No transfer and no synchronisation here: :meth:`drain` moves the
         checkpoints of many windows to the CPU at once.
         """
         parts = self._parts
         if not parts:
-            self._ready.append(None)  # the layer did not run in this window
-            self.reset()
-            return
-        if len(parts) == 1:
-            n, n_values, raw = parts[0]
+            window = None  # the layer did not run in this window
+        elif len(parts) == 1:
+            window = parts[0]
         else:
-            # Chan's merge of the batches' (mean, M2), on the device
-            stacked = torch.stack([p[2] for p in parts])
-            counts = torch.tensor(
-                [float(p[1]) for p in parts], dtype=stacked.dtype, device=stacked.device
-            )[:, None]
-            n, n_values = sum(p[0] for p in parts), sum(p[1] for p in parts)
-            mean = (counts * stacked[:, 0]).sum(0) / n_values
-            m2 = stacked[:, 1].sum(0) + (counts * (stacked[:, 0] - mean) ** 2).sum(0)
-            mean_abs = (counts * stacked[:, 2]).sum(0) / n_values
-            raw = torch.cat([torch.stack([mean, m2, mean_abs]), stacked[:, 3:].sum(0)])
-        classes = torch.stack(self._class_parts).sum(0) if self._class_parts else None
-        self._ready.append((n, n_values, raw, classes, self._quantiles))
+            window = _merge(parts)
+        self._ready.append(None if window is None else (*window, self._sample))
         self.reset()
 
     @property
@@ -260,53 +289,120 @@ class UnitStats:
         window in which the layer did not run reads NaN.
         """
         ready, self._ready = self._ready, []
-        kept = [r for r in ready if r is not None]
-        n_stats = 4 + (self.plan.bounds is not None)
-        u = self.plan.n_units
-        raw = np.full((len(ready), n_stats, u), np.nan)
-        samples = np.full((len(ready), 1), np.nan)
-        values = np.full((len(ready), 1), np.nan)
         rows = [k for k, r in enumerate(ready) if r is not None]
+        kept = [ready[k] for k in rows]
+        n_windows, u = len(ready), self.plan.n_units
+        sums = np.full((n_windows, len(self._rows), u), np.nan)
+        shift = np.full((n_windows, u), np.nan)
+        samples = np.full((n_windows, 1), np.nan)
+        values = np.full((n_windows, 1), np.nan)
         if kept:
             # one transfer for all the windows
-            raw[rows] = torch.stack([r[2] for r in kept]).cpu().double().numpy()
+            sums[rows] = _to_numpy([r[3] for r in kept])
+            shift[rows] = _to_numpy([r[2] for r in kept])
             samples[rows, 0] = [r[0] for r in kept]
             values[rows, 0] = [r[1] for r in kept]
+        shifted_mean = sums[:, _SHIFTED] / values
+        var = sums[:, _SQUARES] / values - shifted_mean**2
+        mean = shift + shifted_mean
         out = {
-            "active": raw[:, 3] / samples,
-            "mean": raw[:, 0],
-            "std": np.sqrt(np.maximum(raw[:, 1] / values, 0)),
-            "mean_abs": raw[:, 2],
+            "active": sums[:, _ACTIVE] / samples,
+            "mean": mean,
+            "std": np.sqrt(np.maximum(var, 0)),
+            "mean_abs": sums[:, self._rows["abs"]] / values
+            if "abs" in self._rows
+            else np.maximum(mean, 0),  # rounding must not make it negative
         }
-        if self.plan.bounds is not None:
-            out["saturation"] = raw[:, 4] / values
+        if "near" in self._rows:
+            out["saturation"] = sums[:, self._rows["near"]] / values
         if self.n_classes:
-            acc = np.full((len(ready), self.n_classes, 3 * u + 1), np.nan)
-            with_classes = [k for k in rows if ready[k][3] is not None]
-            if with_classes:
-                acc[with_classes] = (
-                    torch.stack([ready[k][3] for k in with_classes])
-                    .cpu()
-                    .double()
-                    .numpy()
-                )
-            counts = acc[:, :, -1:]
-            per = acc[:, :, :-1].reshape(len(ready), self.n_classes, 3, u)
-            n_pos = (values / samples)[:, :, None]  # positions per sample
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out["class_active"] = per[:, :, 0] / counts
-                out["class_mean"] = per[:, :, 1] / (counts * n_pos)
-                out["class_mean_abs"] = per[:, :, 2] / (counts * n_pos)
+            out.update(self._class_stats(ready, rows, values / samples))
         out = {k: v.astype(np.float32) for k, v in out.items()}
         if self.q:
-            q = np.full((len(ready), len(self.q)), np.nan, np.float32)
-            with_q = [k for k in rows if ready[k][4] is not None]
+            q = np.full((n_windows, len(self.q)), np.nan, np.float32)
+            with_q = [k for k in rows if ready[k][6] is not None]
             if with_q:
-                q[with_q] = (
-                    torch.stack([ready[k][4] for k in with_q]).float().cpu().numpy()
-                )
+                q[with_q] = self._quantiles([ready[k][6] for k in with_q])
             out["quantiles"] = q
         return out
+
+    def _quantiles(self, samples: list[torch.Tensor]) -> np.ndarray:
+        """numpy's default (linear) quantiles of each sample, ``(len, n_q)``:
+        one transfer, one sort per sample size (a sort and a lookup are
+        several times faster than ``np.quantile``)."""
+        flat = torch.cat(samples).cpu().double().numpy()
+        lengths = np.array([len(v) for v in samples])
+        pieces = np.split(flat, np.cumsum(lengths)[:-1])
+        out = np.empty((len(samples), len(self.q)))
+        for length in np.unique(lengths):
+            (which,) = np.nonzero(lengths == length)
+            values = np.sort(np.stack([pieces[k] for k in which]), axis=1)
+            pos = np.asarray(self.q) * (length - 1)
+            lo = np.floor(pos).astype(int)
+            hi = np.minimum(lo + 1, length - 1)
+            frac = pos - lo
+            below, above = values[:, lo], values[:, hi]
+            # numpy's lerp: exact at both ends
+            out[which] = np.where(
+                frac >= 0.5,
+                above - (above - below) * (1 - frac),
+                below + (above - below) * frac,
+            )
+        return out
+
+    def _class_stats(self, ready, rows, positions) -> dict[str, np.ndarray]:
+        """Per-class statistics ``(n_windows, n_classes, n_units)`` from the
+        windows' per-class sums; ``positions`` are values per sample."""
+        n_windows, c, u = len(ready), self.n_classes, self.plan.n_units
+        sums = np.full((n_windows, 3, c, u), np.nan)
+        counts = np.full((n_windows, c, 1), np.nan)
+        with_classes = [k for k in rows if ready[k][4] is not None]
+        if with_classes:
+            sums[with_classes] = _to_numpy([ready[k][4] for k in with_classes])
+            counts[with_classes, :, 0] = _to_numpy([ready[k][5] for k in with_classes])
+        n_values = counts * positions[:, :, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {
+                "class_active": sums[:, _CLASS_ACTIVE] / counts,
+                "class_mean": sums[:, _CLASS_VALUES] / n_values,
+                "class_mean_abs": sums[:, _CLASS_ABS] / n_values,
+            }
+
+
+def _merge(parts: list[tuple]) -> tuple:
+    """The sums of several batches around the first batch's shift, in float64.
+
+    Moving a batch's sums from its shift ``t`` to ``s``, with ``e = t - s``:
+    ``sum (a - s) = sum (a - t) + n e`` and
+    ``sum (a - s)^2 = sum (a - t)^2 + 2 e sum (a - t) + n e^2``; the other
+    sums do not depend on the shift.
+    """
+    n, n_values, shifts, totals, classes, counts = zip(*parts, strict=True)
+    device = totals[0].device
+    wide = torch.float32 if device.type == "mps" else torch.float64  # no f64 on MPS
+    shifts = torch.stack(shifts).to(wide)
+    shift = shifts[0]
+    e = shifts - shift  # (B, U)
+    counted = torch.tensor(n_values, dtype=wide, device=device)[:, None]
+    t = torch.stack(totals).to(wide)  # (B, rows, U)
+    merged = t.sum(0)
+    merged[_SHIFTED] = (t[:, _SHIFTED] + counted * e).sum(0)
+    merged[_SQUARES] = (t[:, _SQUARES] + 2 * e * t[:, _SHIFTED] + counted * e**2).sum(0)
+    merged_classes = merged_counts = None
+    if all(c is not None for c in classes):
+        # sums of unshifted values: they add up as they are
+        merged_classes = torch.stack(classes).to(wide).sum(0)
+        merged_counts = torch.stack(counts).to(wide).sum(0)
+    return sum(n), sum(n_values), shift, merged, merged_classes, merged_counts
+
+
+def _to_numpy(tensors: list[torch.Tensor]) -> np.ndarray:
+    """Stack same-shaped tensors of one device and move them to the CPU at
+    once, as float64."""
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) > 1:  # windows of one batch (float32) and merged (float64)
+        tensors = [t.double() for t in tensors]
+    return torch.stack(tensors).cpu().double().numpy()
 
 
 def dormancy_score(mean_abs):
