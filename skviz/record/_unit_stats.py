@@ -251,8 +251,11 @@ class UnitStats:
         would each cost a read from memory; the order of the values does
         not matter, so a permuted layout is read as it lies.
         """
-        order = sorted(range(a.dim()), key=lambda d: -a.stride(d))
-        flat = a.permute(order).reshape(-1)
+        if a.is_contiguous():
+            flat = a.view(-1)
+        else:
+            order = sorted(range(a.dim()), key=lambda d: -a.stride(d))
+            flat = a.permute(order).reshape(-1)
         run = 16
         if flat.numel() <= self.max_quantile_values:
             return flat.clone()
@@ -332,12 +335,20 @@ class UnitStats:
         several times faster than ``np.quantile``)."""
         flat = torch.cat(samples).cpu().double().numpy()
         lengths = np.array([len(v) for v in samples])
-        pieces = np.split(flat, np.cumsum(lengths)[:-1])
         out = np.empty((len(samples), len(self.q)))
-        for length in np.unique(lengths):
-            (which,) = np.nonzero(lengths == length)
-            values = np.sort(np.stack([pieces[k] for k in which]), axis=1)
-            pos = np.asarray(self.q) * (length - 1)
+        if (lengths == lengths[0]).all():
+            groups = [(np.arange(len(samples)), flat.reshape(len(samples), -1))]
+        else:
+            pieces = np.split(flat, np.cumsum(lengths)[:-1])
+            groups = [
+                (which, np.stack([pieces[k] for k in which]))
+                for which in (np.nonzero(lengths == n)[0] for n in np.unique(lengths))
+            ]
+        q = np.asarray(self.q)
+        for which, values in groups:
+            values.sort(axis=1)
+            length = values.shape[1]
+            pos = q * (length - 1)
             lo = np.floor(pos).astype(int)
             hi = np.minimum(lo + 1, length - 1)
             frac = pos - lo
