@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -51,6 +51,18 @@ _SHIFTED, _SQUARES = 0, 1
 _ACTIVE = -1
 # Rows of a batch's sums per class and unit.
 _CLASS_VALUES, _CLASS_ABS, _CLASS_ACTIVE = 0, 1, 2
+
+
+class _Sums(NamedTuple):
+    """What one batch, or one window of batches, leaves on the device."""
+
+    n: int  # samples
+    n_values: int  # values per unit: samples x positions
+    shift: torch.Tensor  # (U,)
+    totals: torch.Tensor  # (rows, U), rows of UnitStats._rows
+    classes: torch.Tensor | None  # (3, C, U): values, |values|, active
+    counts: torch.Tensor | None  # (C,) samples per class
+    sample: torch.Tensor | None = None  # values for the quantiles
 
 
 @dataclass(frozen=True)
@@ -125,7 +137,7 @@ class UnitStats:
         self.reset()
 
     def reset(self) -> None:
-        self._parts: list[tuple] = []
+        self._parts: list[_Sums] = []
         self._sample: torch.Tensor | None = None
 
     @property
@@ -238,7 +250,7 @@ class UnitStats:
                 counts = one_hot.sum(1)
             totals, classes = self._sums(a, shift, one_hot)
             n_values = a.numel() // max(u, 1)
-            self._parts.append((n, n_values, shift, totals, classes, counts))
+            self._parts.append(_Sums(n, n_values, shift, totals, classes, counts))
             if last and self.q:
                 self._sample = self._sample_of(a)
 
@@ -276,7 +288,9 @@ class UnitStats:
             window = parts[0]
         else:
             window = _merge(parts)
-        self._ready.append(None if window is None else (*window, self._sample))
+        self._ready.append(
+            None if window is None else window._replace(sample=self._sample)
+        )
         self.reset()
 
     @property
@@ -301,10 +315,10 @@ class UnitStats:
         values = np.full((n_windows, 1), np.nan)
         if kept:
             # one transfer for all the windows
-            sums[rows] = _to_numpy([r[3] for r in kept])
-            shift[rows] = _to_numpy([r[2] for r in kept])
-            samples[rows, 0] = [r[0] for r in kept]
-            values[rows, 0] = [r[1] for r in kept]
+            sums[rows] = _to_numpy([r.totals for r in kept])
+            shift[rows] = _to_numpy([r.shift for r in kept])
+            samples[rows, 0] = [r.n for r in kept]
+            values[rows, 0] = [r.n_values for r in kept]
         shifted_mean = sums[:, _SHIFTED] / values
         var = sums[:, _SQUARES] / values - shifted_mean**2
         mean = shift + shifted_mean
@@ -323,9 +337,9 @@ class UnitStats:
         out = {k: v.astype(np.float32) for k, v in out.items()}
         if self.q:
             q = np.full((n_windows, len(self.q)), np.nan, np.float32)
-            with_q = [k for k in rows if ready[k][6] is not None]
+            with_q = [k for k in rows if ready[k].sample is not None]
             if with_q:
-                q[with_q] = self._quantiles([ready[k][6] for k in with_q])
+                q[with_q] = self._quantiles([ready[k].sample for k in with_q])
             out["quantiles"] = q
         return out
 
@@ -367,10 +381,12 @@ class UnitStats:
         n_windows, c, u = len(ready), self.n_classes, self.plan.n_units
         sums = np.full((n_windows, 3, c, u), np.nan)
         counts = np.full((n_windows, c, 1), np.nan)
-        with_classes = [k for k in rows if ready[k][4] is not None]
+        with_classes = [k for k in rows if ready[k].classes is not None]
         if with_classes:
-            sums[with_classes] = _to_numpy([ready[k][4] for k in with_classes])
-            counts[with_classes, :, 0] = _to_numpy([ready[k][5] for k in with_classes])
+            sums[with_classes] = _to_numpy([ready[k].classes for k in with_classes])
+            counts[with_classes, :, 0] = _to_numpy(
+                [ready[k].counts for k in with_classes]
+            )
         n_values = counts * positions[:, :, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             return {
@@ -380,7 +396,7 @@ class UnitStats:
             }
 
 
-def _merge(parts: list[tuple]) -> tuple:
+def _merge(parts: list[_Sums]) -> _Sums:
     """The sums of several batches around the first batch's shift, in float64.
 
     Moving a batch's sums from its shift ``t`` to ``s``, with ``e = t - s``:
@@ -388,7 +404,7 @@ def _merge(parts: list[tuple]) -> tuple:
     ``sum (a - s)^2 = sum (a - t)^2 + 2 e sum (a - t) + n e^2``; the other
     sums do not depend on the shift.
     """
-    n, n_values, shifts, totals, classes, counts = zip(*parts, strict=True)
+    n, n_values, shifts, totals, classes, counts, _ = zip(*parts, strict=True)
     device = totals[0].device
     wide = torch.float32 if device.type == "mps" else torch.float64  # no f64 on MPS
     shifts = torch.stack(shifts).to(wide)
@@ -404,7 +420,7 @@ def _merge(parts: list[tuple]) -> tuple:
         # sums of unshifted values: they add up as they are
         merged_classes = torch.stack(classes).to(wide).sum(0)
         merged_counts = torch.stack(counts).to(wide).sum(0)
-    return sum(n), sum(n_values), shift, merged, merged_classes, merged_counts
+    return _Sums(sum(n), sum(n_values), shift, merged, merged_classes, merged_counts)
 
 
 def _to_numpy(tensors: list[torch.Tensor]) -> np.ndarray:
