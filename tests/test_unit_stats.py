@@ -173,3 +173,14 @@ def test_nonnegative_outputs_by_module():
     assert not nonnegative_output(nn.GELU())
     assert not nonnegative_output(nn.Linear(2, 2))
     assert not nonnegative_output(nn.Hardtanh())
+
+
+def test_a_nan_in_a_quantile_sample_reads_nan_in_that_window_only():
+    ok = torch.arange(40, dtype=torch.float32).reshape(5, 8)
+    bad = ok[:3].clone()
+    bad[1, 2] = float("nan")
+    stats = UnitStats(plan(8), tol=0.0, margin=0.05, quantiles=QS)
+    got = run(stats, [[ok], [bad], [ok[:2]]])
+    np.testing.assert_allclose(got["quantiles"][0], np.quantile(ok.numpy(), QS))
+    assert np.isnan(got["quantiles"][1]).all()
+    np.testing.assert_allclose(got["quantiles"][2], np.quantile(ok[:2].numpy(), QS))
