@@ -147,6 +147,16 @@ class ActivationMonitor(MonitorReader, Callback):
     n_batches_seen_ : int
         Training batches seen since the recording started.
 
+    Notes
+    -----
+    Cost: per batch and monitored layer, a few element-wise passes over the
+    output and their reductions on its device (no copy of the activations),
+    plus a copy of at most 1,024 values for the quantiles. In
+    ``benchmarks/bench_monitor.py`` (three ReLU layers of 512 units, batches
+    of 128, ``every=1``, on a 2-core CPU) the monitor's own work was 8.6-9.3%
+    of the fit's time with one torch thread and 11.6-12.8% with two. A larger
+    ``every`` costs the same per batch; fewer layers cost less.
+
     Examples
     --------
     >>> from skviz.record import ActivationMonitor
