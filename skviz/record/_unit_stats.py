@@ -26,7 +26,6 @@ rule, so the two agree).
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -141,19 +140,15 @@ class UnitStats:
         self._parts: list[_Sums] = []
         self._sample: torch.Tensor | None = None
 
-    @property
-    def empty(self) -> bool:
-        return not self._parts
-
-    def _scratch(self, shape: tuple, like: torch.Tensor) -> torch.Tensor:
-        """A reusable buffer of ``shape``, of ``like``'s dtype and device.
+    def _scratch(self, like: torch.Tensor) -> torch.Tensor:
+        """A reusable buffer of ``like``'s shape, dtype and device.
 
         Temporaries as large as a layer's output, allocated afresh every
         batch, come from the OS as new pages (large blocks are mapped, not
         pooled, by the C allocator) and cost more in page faults than the
         arithmetic; one buffer per layer, reused, does not.
         """
-        numel = math.prod(shape)
+        numel = like.numel()
         buf = self._buffer
         if (
             buf is None
@@ -164,7 +159,7 @@ class UnitStats:
             buf = self._buffer = torch.empty(
                 numel, dtype=like.dtype, device=like.device
             )
-        return buf[:numel].view(shape)
+        return buf[:numel].view(like.shape)
 
     def _units_first(self, output: torch.Tensor) -> torch.Tensor:
         """The output as ``(N, U)``, or ``(N, U, P)`` with ``P > 1`` positions
@@ -194,7 +189,7 @@ class UnitStats:
         result in turn and is reduced at once, while it is still in cache.
         """
         flat = a.dim() == 2
-        work = self._scratch(a.shape, a)
+        work = self._scratch(a)
         sums = torch.empty(
             (len(self._rows), a.shape[1]), dtype=a.dtype, device=a.device
         )
@@ -294,10 +289,6 @@ class UnitStats:
         )
         self.reset()
 
-    @property
-    def n_ready(self) -> int:
-        return len(self._ready)
-
     def drain(self) -> dict[str, np.ndarray]:
         """The closed windows' statistics, on the CPU: ``(n_windows, ...)`` each.
 
@@ -307,8 +298,8 @@ class UnitStats:
         window in which the layer did not run reads NaN.
         """
         ready, self._ready = self._ready, []
-        rows = [k for k, r in enumerate(ready) if r is not None]
-        kept = [ready[k] for k in rows]
+        ran = [k for k, r in enumerate(ready) if r is not None]  # windows
+        kept = [ready[k] for k in ran]
         n_windows, u = len(ready), self.plan.n_units
         sums = np.full((n_windows, len(self._rows), u), np.nan)
         shift = np.full((n_windows, u), np.nan)
@@ -316,10 +307,10 @@ class UnitStats:
         values = np.full((n_windows, 1), np.nan)
         if kept:
             # one transfer for all the windows
-            sums[rows] = _to_numpy([r.totals for r in kept])
-            shift[rows] = _to_numpy([r.shift for r in kept])
-            samples[rows, 0] = [r.n for r in kept]
-            values[rows, 0] = [r.n_values for r in kept]
+            sums[ran] = _to_numpy([r.totals for r in kept])
+            shift[ran] = _to_numpy([r.shift for r in kept])
+            samples[ran, 0] = [r.n for r in kept]
+            values[ran, 0] = [r.n_values for r in kept]
         shifted_mean = sums[:, _SHIFTED] / values
         var = sums[:, _SQUARES] / values - shifted_mean**2
         mean = shift + shifted_mean
@@ -334,11 +325,11 @@ class UnitStats:
         if "near" in self._rows:
             out["saturation"] = sums[:, self._rows["near"]] / values
         if self.n_classes:
-            out.update(self._class_stats(ready, rows, values / samples))
+            out.update(self._class_stats(ready, ran, values / samples))
         out = {k: v.astype(np.float32) for k, v in out.items()}
         if self.q:
             q = np.full((n_windows, len(self.q)), np.nan, np.float32)
-            with_q = [k for k in rows if ready[k].sample is not None]
+            with_q = [k for k in ran if ready[k].sample is not None]
             if with_q:
                 q[with_q] = self._quantiles([ready[k].sample for k in with_q])
             out["quantiles"] = q
@@ -363,8 +354,8 @@ class UnitStats:
         lo = np.floor(pos).astype(int)
         hi = np.minimum(lo + 1, lengths[:, None] - 1)
         frac = pos - lo
-        rows = np.arange(len(samples))[:, None]
-        below, above = values[rows, lo], values[rows, hi]
+        which = np.arange(len(samples))[:, None]
+        below, above = values[which, lo], values[which, hi]
         # numpy's lerp: exact at both ends
         out = np.where(
             frac >= 0.5,
@@ -374,13 +365,14 @@ class UnitStats:
         out[has_nan] = np.nan
         return out
 
-    def _class_stats(self, ready, rows, positions) -> dict[str, np.ndarray]:
+    def _class_stats(self, ready, ran, positions) -> dict[str, np.ndarray]:
         """Per-class statistics ``(n_windows, n_classes, n_units)`` from the
-        windows' per-class sums; ``positions`` are values per sample."""
+        windows' per-class sums; ``ran`` are the windows in which the layer
+        ran, ``positions`` the values per sample."""
         n_windows, c, u = len(ready), self.n_classes, self.plan.n_units
         sums = np.full((n_windows, 3, c, u), np.nan)
         counts = np.full((n_windows, c, 1), np.nan)
-        with_classes = [k for k in rows if ready[k].classes is not None]
+        with_classes = [k for k in ran if ready[k].classes is not None]
         if with_classes:
             sums[with_classes] = _to_numpy([ready[k].classes for k in with_classes])
             counts[with_classes, :, 0] = _to_numpy(
